@@ -1,0 +1,23 @@
+#!/bin/sh
+# evalcompose task entrypoint (mounted read-only at /evalcompose/task.sh in every task container).
+# 1. Compose secrets (files in /run/secrets) become the environment variables the harness reads;
+#    their names are listed in EVALCOMPOSE_SECRETS, their values never touch the run folder.
+# 2. The harness runs as PID 2 under `init: true`, so SIGTERM from `compose stop`/`evalcompose kill`
+#    reaches nemo-evaluator, which writes its interrupted marker and exits.
+# 3. Its output goes to the container log AND to /evalcompose/logs/stdout.log, with nobody following.
+set -eu
+for name in ${EVALCOMPOSE_SECRETS:-}; do
+  if [ -r "/run/secrets/$name" ]; then
+    export "$name=$(cat "/run/secrets/$name")"
+  fi
+done
+if command -v nemo-evaluator >/dev/null 2>&1; then
+  set -- nemo-evaluator run_eval --run_config /evalcompose/run_config.yml
+else
+  set -- eval-factory run_eval --run_config /evalcompose/run_config.yml
+fi
+log=/evalcompose/logs/stdout.log
+pipe="$(mktemp -u /tmp/evalcompose-log.XXXXXX)"
+mkfifo "$pipe"
+tee -a "$log" <"$pipe" &
+exec "$@" >"$pipe" 2>&1

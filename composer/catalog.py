@@ -1,0 +1,145 @@
+"""The task catalog: which harness (and so which image) runs a task, and on which endpoint type.
+
+The data is nemo-evaluator-launcher 0.2.6's published catalog (``data/catalog.json``, made by
+``scripts/make_catalog.py``; see ``data/CATALOG_NOTICE.md``) plus evalcompose's built-in
+harness (``evalcompose_bench``, built from ``compose-templates/images/harness``).
+
+How a task name resolves (the rule users see in ``evalcompose ls tasks`` and on dry run):
+
+1. ``harness.task`` names one task exactly.
+2. A bare name that one harness has is that task.
+3. A bare name several harnesses have keeps the ones serving the wanted endpoint type: the task's
+   ``endpoint_type`` if set, else the type the target URL ends in (``/chat/completions`` is chat,
+   ``/completions`` is completions, ``/embeddings`` is embedding). One left: that task, and the
+   choice is printed. Several left: an error listing them as ``harness.task``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import ConfigError, TaskNotFound
+
+DATA = Path(__file__).parent / "data" / "catalog.json"
+URL_SUFFIXES = (("/chat/completions", "chat"), ("/completions", "completions"), ("/embeddings", "embedding"))
+ENDPOINT_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions",
+                  "embedding": "/v1/embeddings", "vlm": "/v1/chat/completions"}
+
+BUILTIN_HARNESS = "evalcompose_bench"
+BUILTIN_IMAGE = "evalcompose/harness-builtin:0.1"
+_BUILTIN_TASKS = (
+    ("arithmetic", ("chat",), "Built-in: generated arithmetic questions, exact-match scoring (no downloads)."),
+    ("arithmetic_completions", ("completions",), "Built-in: arithmetic on the completions endpoint."),
+)
+
+
+@dataclass(frozen=True)
+class CatalogTask:
+    """One task of one harness."""
+
+    name: str
+    harness: str
+    image: str
+    endpoint_types: tuple[str, ...]
+    description: str = ""
+    pypi_package: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.harness}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A task chosen for a config entry, with the note to print when the choice was not literal."""
+
+    task: CatalogTask
+    note: str | None
+
+
+class Catalog:
+    """All known tasks, looked up by ``harness.task`` and by bare name."""
+
+    def __init__(self, tasks: list[CatalogTask], source: dict):
+        self.tasks = tasks
+        self.source = source
+        self.by_qualified = {t.qualified: t for t in tasks}
+        self.by_name: dict[str, list[CatalogTask]] = {}
+        for t in tasks:
+            self.by_name.setdefault(t.name, []).append(t)
+        self.harnesses = sorted({t.harness for t in tasks})
+
+    def resolve(self, name: str, wanted: str | None, key: str) -> Resolved:
+        """Apply the rule in the module docstring; ``key`` is the config key path for errors."""
+        if name in self.by_qualified:
+            return Resolved(self.by_qualified[name], None)
+        harness, dot, short = name.rpartition(".")
+        if dot and harness in self.harnesses:
+            close = difflib.get_close_matches(name, list(self.by_qualified), n=1)
+            raise TaskNotFound(key, f"harness {harness} has no task '{short}'",
+                               hint=f"did you mean '{close[0]}'?" if close else f"see: evalcompose ls tasks {harness}")
+        candidates = self.by_name.get(name, [])
+        renamed = not candidates
+        if renamed:  # seed names that the catalog splits by endpoint type: mbpp -> mbpp-chat
+            kinds = [wanted] if wanted else ["chat", "completions"]
+            candidates = [t for k in kinds for sep in "-_" for t in self.by_name.get(f"{name}{sep}{k}", [])]
+        if not candidates:
+            close = difflib.get_close_matches(name, list(self.by_name) + list(self.by_qualified), n=1)
+            raise TaskNotFound(key, f"unknown task '{name}'",
+                               hint=f"did you mean '{close[0]}'?" if close else "list tasks with: evalcompose ls tasks")
+        if len(candidates) == 1:
+            note = f"{key}: '{name}' is {candidates[0].qualified} (renamed in the catalog)" if renamed else None
+            return Resolved(candidates[0], note)
+        fitting = [t for t in candidates if wanted in t.endpoint_types] if wanted else candidates
+        if len(fitting) == 1:
+            return Resolved(fitting[0], f"{key}: '{name}' is {fitting[0].qualified} (the {wanted} variant)")
+        listed = ", ".join(f"{t.qualified} ({'/'.join(t.endpoint_types)})" for t in (fitting or candidates))
+        why = "the target URL does not tell the endpoint type" if not wanted else f"more than one serves {wanted}"
+        raise TaskNotFound(key, f"task '{name}' is in several harnesses and {why}: {listed}",
+                           hint="write the full harness.task name")
+
+    def search(self, text: str | None) -> list[CatalogTask]:
+        """Tasks whose qualified name or description contains ``text`` (all when empty)."""
+        if not text:
+            return list(self.tasks)
+        needle = text.lower()
+        return [t for t in self.tasks if needle in t.qualified.lower() or needle in t.description.lower()]
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The catalog, read once per process."""
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    harnesses = data["harnesses"]
+    tasks = [CatalogTask(name=t["name"], harness=t["harness"], image=harnesses[t["harness"]]["image"],
+                         endpoint_types=tuple(t["endpoint_types"]), description=t.get("description") or "",
+                         pypi_package=harnesses[t["harness"]].get("pypi_package"))
+             for t in data["tasks"]]
+    tasks += [CatalogTask(name, BUILTIN_HARNESS, BUILTIN_IMAGE, types, desc) for name, types, desc in _BUILTIN_TASKS]
+    return Catalog(tasks, data.get("source", {}))
+
+
+def endpoint_type_of_url(url: str | None) -> str | None:
+    """``.../v1/chat/completions`` -> chat, ``.../v1/completions`` -> completions, else None."""
+    if not url:
+        return None
+    path = url.split("?", 1)[0].rstrip("/")
+    for suffix, kind in URL_SUFFIXES:
+        if path.endswith(suffix):
+            return kind
+    return None
+
+
+def check_endpoint(task: CatalogTask, wanted: str | None, key: str) -> str:
+    """The endpoint type the task runs with; an error when the target cannot serve it."""
+    if wanted is None:
+        return task.endpoint_types[0]
+    if wanted not in task.endpoint_types:
+        need = task.endpoint_types[0]
+        raise ConfigError(key, f"task {task.qualified} needs a {need} endpoint, the target serves {wanted}",
+                          hint=f"point target.api_endpoint.url at a URL ending in {ENDPOINT_PATHS[need]}")
+    return wanted

@@ -1,0 +1,49 @@
+"""The ``evalcompose`` command: a typer app, one small module per command group.
+
+This is the single place where errors become output: a known :class:`EvalComposeError` prints
+one line (``error: ...``) and exits with its code; anything else keeps its traceback. Command
+modules import heavy dependencies inside their functions so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import EvalComposeError
+
+app = typer.Typer(
+    name="evalcompose",
+    help="Run LLM evaluations (nemo-evaluator harness containers) as Docker Compose projects.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+ls_app = typer.Typer(help="List tasks or runs.", no_args_is_help=True)
+app.add_typer(ls_app, name="ls")
+
+from . import ls_cmd, run_cmds  # noqa: E402,F401  (commands register themselves on import)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=False)
+    except EvalComposeError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

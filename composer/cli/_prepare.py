@@ -1,0 +1,64 @@
+"""config -> plan -> files on disk: the part of ``up`` that needs no Docker."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Prepared:
+    plan: object  # composer.plan.Plan
+    run_dir: Path
+    environ: dict[str, str]
+    env_file: Path | None
+    missing: list[tuple[str, str]]  # (host variable, config key that names it)
+
+
+def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
+    """The shell's environment over the user's env file (``--env-file``, else ``./.env`` if present)."""
+    path = Path(env_file) if env_file else Path(".env")
+    if env_file and not path.is_file():
+        raise ConfigError("--env-file", f"file not found: {path}")
+    values: dict[str, str] = {}
+    if path.is_file():
+        from dotenv import dotenv_values
+
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    else:
+        path = None
+    return {**values, **os.environ}, path
+
+
+def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],
+            env_file: str | None, *, write: bool = True) -> Prepared:
+    """Load and plan; write the run folder when ``write``. Nothing is written on any error."""
+    from ..catalog import load_catalog
+    from ..config import load_config, locate
+    from ..plan import build_plan, variable_sources
+    from ..render import render
+    from ..workspace import write_run
+
+    environ, env_path = load_environ(env_file)
+    loaded = load_config(locate(config, config_dir, config_name), overrides, environ)
+    uid, gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else (0, 0)
+    plan = build_plan(loaded, load_catalog(), invocation_id=secrets.token_hex(8), now=datetime.now(),
+                      user=f"{uid}:{gid}", cwd=Path.cwd())
+    sources = variable_sources(loaded.config)
+    missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
+    files = render(plan)
+    run_dir = write_run(plan, files) if write else plan.run_dir
+    return Prepared(plan=plan, run_dir=run_dir, environ=environ, env_file=env_path, missing=missing)
+
+
+def require_variables(prepared: Prepared) -> None:
+    """Before starting anything: every host variable the run reads must be set."""
+    if prepared.missing:
+        name, key = prepared.missing[0]
+        raise ConfigError(key, f"host variable {name} is not set",
+                          hint=f"export {name}=... or put it in .env / --env-file (its value is never written)")

@@ -1,0 +1,108 @@
+"""PURE: ``deployment`` -> the one model service every task of an invocation shares.
+
+The server's command line is the launcher's: ``deployment.command``, which the shipped groups
+build from the other keys (``vllm serve <model> --tensor-parallel-size=...``), run with the
+image's entrypoint cleared. What differs per server (health path, GPU and IPC needs, where its
+cache lives, which token it reads) is in ``SERVERS``.
+
+The service publishes no host port unless ``deployment.publish_port`` asks for one; tasks reach
+it as ``http://model:<port>`` on the project network and wait for its healthcheck, which gives
+the server ``execution.endpoint_readiness_timeout`` seconds to load before a failure counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import EvalConfig
+from .errors import ConfigError
+
+SERVICE = "model"
+
+
+@dataclass(frozen=True)
+class Server:
+    gpus: bool
+    ipc_host: bool
+    cache_target: str | None
+    token_vars: tuple[str, ...]
+
+
+SERVERS = {
+    "vllm": Server(True, True, "/root/.cache/huggingface", ("HF_TOKEN",)),
+    "sglang": Server(True, True, "/root/.cache/huggingface", ("HF_TOKEN",)),
+    "trtllm": Server(True, True, "/root/.cache/huggingface", ("HF_TOKEN",)),
+    "nim": Server(True, False, "/opt/nim/.cache", ("NGC_API_KEY",)),
+    "generic": Server(False, False, None, ()),
+}
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """The model service: what to run and how to tell it is ready."""
+
+    kind: str
+    image: str
+    command: str
+    served_model_name: str
+    port: int
+    health_path: str
+    endpoints: dict[str, str]
+    readiness_timeout: int
+    health_interval: int
+    gpus: str | None  # "all", a count, or None
+    ipc_host: bool
+    shm_size: str | None
+    volumes: tuple[str, ...]
+    env: dict[str, str]  # literal values
+    secrets: dict[str, str]  # container variable -> host variable (required), passed as ${HOST} references
+    optional: tuple[str, ...]  # host variables passed through when set (HF_TOKEN, NGC_API_KEY)
+    publish_port: int | None
+
+    def url_for(self, endpoint_type: str) -> str:
+        path = self.endpoints.get(endpoint_type) or self.endpoints["chat"]
+        return f"http://{SERVICE}:{self.port}{path}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.health_path}"
+
+
+def plan_model(cfg: EvalConfig) -> ModelPlan:
+    """The model service for ``cfg.deployment`` (not ``none``)."""
+    d = cfg.deployment
+    server = SERVERS[d.type]
+    for key in ("image", "command", "served_model_name"):
+        if not getattr(d, key):
+            raise ConfigError(f"deployment.{key}", f"is required for deployment: {d.type}",
+                              hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
+    volumes = []
+    if d.checkpoint_path:
+        volumes.append(f"{_host_path(d.checkpoint_path)}:/checkpoint:ro")
+    if server.cache_target:
+        source = _host_path(d.cache_path) if d.cache_path else "model-cache"
+        volumes.append(f"{source}:{server.cache_target}")
+    volumes += [f"{_host_path(src)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
+    env, secrets = {}, {}
+    for name, spec in {**cfg.env_vars, **d.env_vars}.items():
+        kind, _, value = spec.partition(":")
+        if kind == "lit":
+            env[name] = value
+        else:
+            secrets[name] = value
+    optional = tuple(name for name in server.token_vars if name not in secrets)
+    gpus = {"auto": "all" if server.gpus else None, "none": None}.get(str(d.gpus), str(d.gpus))
+    endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
+    if d.endpoints.embedding:
+        endpoints["embedding"] = d.endpoints.embedding
+    return ModelPlan(kind=d.type, image=d.image, command=" ".join(d.command.split()) if "\n" not in d.command.strip()
+                     else d.command, served_model_name=d.served_model_name, port=d.port,
+                     health_path=d.endpoints.health, endpoints=endpoints,
+                     readiness_timeout=cfg.execution.endpoint_readiness_timeout, health_interval=d.health_interval,
+                     gpus=gpus, ipc_host=server.ipc_host and not d.shm_size, shm_size=d.shm_size,
+                     volumes=tuple(volumes), env=env, secrets=secrets, optional=optional, publish_port=d.publish_port)
+
+
+def _host_path(path: str) -> str:
+    return str(Path(path).expanduser().resolve())

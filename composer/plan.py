@@ -1,0 +1,235 @@
+"""PURE: a validated config -> the plan of one invocation (services, order, env, mounts).
+
+No Docker, no files, no clock: the invocation id, the time and the user are arguments, so the
+same inputs always give the same plan (and the same rendered files, see :mod:`composer.render`).
+
+Order is expressed as dependency lanes: with ``max_parallel: N`` (``mode: sequential`` is N=1)
+task i waits for task i-N to finish, whatever its result (``service_completed_successfully``
+with ``required: false``), so plain ``docker compose up`` keeps the same concurrency cap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import deploy
+from .catalog import Catalog, check_endpoint, endpoint_type_of_url
+from .config import EvalConfig, LoadedConfig
+from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
+from .config.legacy import deep_merge
+from .errors import ConfigError
+
+FORMAT_VERSION = 1
+RESULTS_DIR = "/results"
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # relative to the run folder, or absolute
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """One task: one compose service."""
+
+    index: int
+    job_id: str
+    service: str
+    task: str  # harness.task
+    name: str  # the task's own name, config.type in the run config
+    harness: str
+    image: str
+    endpoint_type: str
+    run_config: dict[str, Any]
+    env: dict[str, str]  # literal, non-secret values
+    secrets: dict[str, str]  # container variable -> host variable, delivered as compose secrets
+    mounts: tuple[Mount, ...]
+    after: str | None  # the task service this one waits for (its lane predecessor)
+    build: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the renderer needs for one invocation."""
+
+    invocation_id: str
+    project: str
+    created: datetime
+    run_dir: Path
+    user: str
+    tasks: tuple[TaskPlan, ...]
+    model: deploy.ModelPlan | None
+    network_mode: str | None  # "host" or None (the project network)
+    external_network: str | None
+    extras: DockerExtras
+    max_parallel: int | None
+    notes: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host_variables(self) -> list[str]:
+        """Every host variable the run reads (values never stored), sorted."""
+        names = {h for t in self.tasks for h in t.secrets.values()}
+        if self.model:
+            names |= set(self.model.secrets.values())
+        return sorted(names)
+
+
+def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, now: datetime,
+               user: str, cwd: Path) -> Plan:
+    """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here."""
+    cfg = loaded.config
+    notes = list(loaded.notes)
+    extras = parse_docker_args(cfg.execution.extra_docker_args)
+    model = deploy.plan_model(cfg) if cfg.deployment.type != "none" else None
+    endpoint = cfg.target.api_endpoint
+    url = endpoint.url
+    network_mode = None
+    if model is None:
+        if not url:
+            raise ConfigError("target.api_endpoint.url", "is required when deployment is none",
+                              hint="e.g. https://integrate.api.nvidia.com/v1/chat/completions")
+        host = urlsplit(url).hostname or ""
+        if extras.network == "host":
+            network_mode = "host"
+        elif host in LOOPBACK:
+            network_mode = "host"
+            notes.append(f"target.api_endpoint.url points at {host}: tasks use host networking to reach it")
+    elif url:
+        notes.append("target.api_endpoint.url is replaced by the co-deployed model service's URL")
+    if model and extras.network == "host":
+        raise ConfigError("execution.extra_docker_args", "--network host cannot reach a co-deployed model service",
+                          hint="drop --network host: tasks reach the model on the project network")
+    external = extras.network if extras.network not in (None, "host") else None
+    lanes = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
+    output_dir = Path(cfg.execution.output_dir)
+    run_dir = (output_dir if output_dir.is_absolute() else cwd / output_dir) / f"{now:%Y%m%d_%H%M%S}-{invocation_id}"
+
+    services: set[str] = {"model"} if model else set()
+    tasks: list[TaskPlan] = []
+    for i, task_cfg in enumerate(cfg.evaluation.tasks):
+        key = f"evaluation.tasks[{i}]"
+        wanted = task_cfg.endpoint_type or endpoint.type or (None if model else endpoint_type_of_url(url))
+        resolved = catalog.resolve(task_cfg.name, wanted, f"{key}.name")
+        if resolved.note:
+            notes.append(resolved.note)
+        ctask = resolved.task
+        etype = check_endpoint(ctask, wanted, f"{key}.name")
+        task_url = model.url_for(etype) if model else url
+        service = _unique(_service_name(ctask.name), services)
+        services.add(service)
+        nec = deep_merge(cfg.evaluation.nemo_evaluator_config, task_cfg.nemo_evaluator_config)
+        run_config = _run_config(nec, ctask.name, cfg, task_url, etype, model)
+        env, secrets = _environment(cfg, task_cfg, extras, key)
+        mounts = [Mount(f"{service}/artifacts", RESULTS_DIR), Mount(f"{service}/logs", "/evalcompose/logs"),
+                  Mount(f"{service}/run_config.yml", "/evalcompose/run_config.yml", True),
+                  Mount("evalcompose-task.sh", "/evalcompose/task.sh", True)]
+        if task_cfg.dataset_dir:
+            mounts.append(Mount(str(Path(task_cfg.dataset_dir).resolve()), task_cfg.dataset_mount_path, True))
+        mounts += [_volume_mount(v) for v in extras.volumes]
+        after = tasks[i - lanes].service if lanes and i >= lanes else None
+        tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
+                              name=ctask.name, harness=ctask.harness, image=task_cfg.container or ctask.image,
+                              endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
+                              mounts=tuple(mounts), after=after,
+                              build=bool(task_cfg.build if task_cfg.build is not None else cfg.evaluation.build)))
+    return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
+                user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
+                external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),
+                config=loaded.resolved)
+
+
+def _service_name(task_name: str) -> str:
+    name = re.sub(r"[^a-z0-9_.-]+", "-", task_name.lower()).strip("-.")
+    return name or "task"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    n, candidate = 2, name
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, etype: str,
+                model: deploy.ModelPlan | None) -> dict[str, Any]:
+    """The file ``nemo-evaluator run_eval --run_config`` reads (the launcher's config_ef.yaml)."""
+    unknown = sorted(set(nec) - {"config", "target"})
+    if unknown:
+        raise ConfigError(f"evaluation.nemo_evaluator_config.{unknown[0]}", "unknown key",
+                          hint="nemo_evaluator_config holds config: {params: ...} and target: {...}")
+    endpoint = cfg.target.api_endpoint
+    api: dict[str, Any] = {"model_id": model.served_model_name if model else endpoint.model_id,
+                           "url": url, "type": etype, "api_key_name": endpoint.api_key_name}
+    if endpoint.stream is not None:
+        api["stream"] = endpoint.stream
+    if endpoint.adapter_config:
+        api["adapter_config"] = endpoint.adapter_config
+    config = deep_merge(nec.get("config") or {}, {"type": task_name, "output_dir": RESULTS_DIR})
+    target = deep_merge({"api_endpoint": api}, nec.get("target") or {})
+    return {"config": config, "target": target}
+
+
+def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Literal env values and secret references (container name -> host name) for one task."""
+    env: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    if cfg.target.api_endpoint.api_key_name:
+        name = cfg.target.api_endpoint.api_key_name
+        secrets[name] = name
+    merged = {**cfg.env_vars, **cfg.evaluation.env_vars, **task_cfg.env_vars}
+    for name, spec in merged.items():
+        where = (f"{key}.env_vars.{name}" if name in task_cfg.env_vars else
+                 f"evaluation.env_vars.{name}" if name in cfg.evaluation.env_vars else f"env_vars.{name}")
+        kind, _, value = spec.partition(":")
+        if kind in ("host", "runtime"):
+            secrets[name] = value
+        elif kind == "lit":
+            if looks_secret(name):
+                raise ConfigError(where, "a lit: value here would write a secret into the run folder",
+                                  hint=f"use host:{name} and export it, or put it in .env")
+            env[name] = value
+        else:
+            raise ConfigError(where, "value needs a host:, lit: or runtime: prefix", hint="e.g. host:HF_TOKEN")
+    env.update(extras.env)
+    for name in extras.host_env:
+        secrets[name] = name
+    if not cfg.execution.telemetry:
+        env["NEMO_EVALUATOR_TELEMETRY_LEVEL"] = "0"
+    env["EVALCOMPOSE_SECRETS"] = " ".join(sorted(secrets))
+    return env, secrets
+
+
+def _volume_mount(spec: str) -> Mount:
+    parts = spec.split(":")
+    source, target = parts[0], parts[1]
+    if source.startswith((".", "/", "~")):
+        source = str(Path(source).expanduser().resolve())
+    return Mount(source, target, len(parts) > 2 and "ro" in parts[2].split(","))
+
+
+
+def variable_sources(cfg: EvalConfig) -> dict[str, str]:
+    """Host variable -> the config key that names it (for error messages)."""
+    out: dict[str, str] = {}
+    if cfg.target.api_endpoint.api_key_name:
+        out[cfg.target.api_endpoint.api_key_name] = "target.api_endpoint.api_key_name"
+    scopes = [("env_vars", cfg.env_vars), ("evaluation.env_vars", cfg.evaluation.env_vars),
+              ("deployment.env_vars", cfg.deployment.env_vars)]
+    scopes += [(f"evaluation.tasks[{i}].env_vars", t.env_vars) for i, t in enumerate(cfg.evaluation.tasks)]
+    for where, env in scopes:
+        for name, spec in env.items():
+            kind, _, value = spec.partition(":")
+            if kind in ("host", "runtime"):
+                out.setdefault(value, f"{where}.{name}")
+    for name in parse_docker_args(cfg.execution.extra_docker_args).host_env:
+        out.setdefault(name, "execution.extra_docker_args")
+    return out

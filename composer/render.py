@@ -1,0 +1,189 @@
+"""PURE: a :class:`~composer.plan.Plan` -> the files of its run folder, as text.
+
+Returns ``{relative path: content}``; :mod:`composer.workspace` writes them. Output is stable
+(key order fixed, no clocks or ids beyond those in the plan) so golden tests can compare it.
+No file holds a secret value: secrets are compose ``secrets`` read from the environment at
+``up`` time, or ``${VAR}`` references in env files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .deploy import SERVICE as MODEL_SERVICE
+from .plan import FORMAT_VERSION, Plan, TaskPlan
+from .templates import template_text
+
+COMPOSE_FILE = "compose.yaml"
+ENTRYPOINT_FILE = "evalcompose-task.sh"
+BUILTIN_PREFIX = "evalcompose/"
+
+
+def render(plan: Plan) -> dict[str, str]:
+    """Every file of the run folder, keyed by path relative to it."""
+    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan)),
+             ENTRYPOINT_FILE: template_text("task-entrypoint.sh"),
+             "config.yaml": "# The resolved config of this invocation (names of secrets only, never values).\n"
+                            + _dump(plan.config),
+             "RERUN.md": _rerun_notes(plan)}
+    for task in plan.tasks:
+        files[f"{task.service}/run_config.yml"] = _dump(task.run_config)
+        files[f"{task.service}/task.env"] = _env_file(task.env, f"Settings of task {task.task} (no secret values).")
+    if plan.model:
+        refs = {k: f"${{{v}}}" for k, v in plan.model.secrets.items()}
+        refs.update({k: f"${{{k}:-}}" for k in plan.model.optional})
+        files[f"{MODEL_SERVICE}.env"] = _env_file(plan.model.env, "Model server settings; secrets are ${VAR} references.",
+                                                  refs)
+    return files
+
+
+def compose_document(plan: Plan) -> dict[str, Any]:
+    """The compose.yaml content as a dict, in the order it is written."""
+    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _metadata(plan), "services": {}}
+    if plan.model:
+        doc["services"][MODEL_SERVICE] = _model_service(plan)
+    for task in plan.tasks:
+        doc["services"][task.service] = _task_service(plan, task)
+    secrets = sorted({h for t in plan.tasks for h in t.secrets.values()})
+    if secrets:
+        doc["secrets"] = {name: {"environment": name} for name in secrets}
+    if plan.external_network:
+        doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
+    if plan.model and any(v.startswith("model-cache:") for v in plan.model.volumes):
+        doc["volumes"] = {"model-cache": {}}
+    return doc
+
+
+def _metadata(plan: Plan) -> dict[str, Any]:
+    model = plan.model
+    return {
+        "format_version": FORMAT_VERSION,
+        "generator": f"evalcompose {__version__}",
+        "invocation_id": plan.invocation_id,
+        "created": plan.created.isoformat(timespec="seconds"),
+        "max_parallel": plan.max_parallel,
+        "host_variables": plan.host_variables,
+        "model": None if model is None else {"service": MODEL_SERVICE, "kind": model.kind, "image": model.image,
+                                              "served_model_name": model.served_model_name},
+        "tasks": [{"job_id": t.job_id, "index": t.index, "service": t.service, "task": t.task, "harness": t.harness,
+                   "image": t.image, "endpoint_type": t.endpoint_type,
+                   "model_id": t.run_config["target"]["api_endpoint"].get("model_id")} for t in plan.tasks],
+        "notes": list(plan.notes),
+    }
+
+
+def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
+    labels = {"evalcompose.invocation": plan.invocation_id, "evalcompose.role": role}
+    if task:
+        labels.update({"evalcompose.job": task.job_id, "evalcompose.task": task.task,
+                       "evalcompose.index": str(task.index)})
+    return labels
+
+
+def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
+    svc: dict[str, Any] = {"image": task.image}
+    if task.image.startswith(BUILTIN_PREFIX):
+        svc["pull_policy"] = "never"
+    svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],
+                "env_file": [f"{task.service}/task.env"]})
+    if task.secrets:
+        svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(task.secrets.items())]
+    svc["volumes"] = [_mount(m.source, m.target, m.read_only) for m in task.mounts]
+    svc["labels"] = _labels(plan, "task", task)
+    depends: dict[str, Any] = {}
+    if plan.model:
+        depends[MODEL_SERVICE] = {"condition": "service_healthy"}
+    if task.after:
+        depends[task.after] = {"condition": "service_completed_successfully", "required": False}
+    if depends:
+        svc["depends_on"] = depends
+    if plan.network_mode:
+        svc["network_mode"] = plan.network_mode
+    elif plan.external_network:
+        svc["networks"] = ["default", "external"]
+    if plan.extras.shm_size:
+        svc["shm_size"] = plan.extras.shm_size
+    if plan.extras.gpus:
+        svc["deploy"] = _gpu_reservation(plan.extras.gpus)
+    svc["restart"] = "no"
+    return svc
+
+
+def _model_service(plan: Plan) -> dict[str, Any]:
+    m = plan.model
+    svc: dict[str, Any] = {"image": m.image}
+    if m.image.startswith(BUILTIN_PREFIX):
+        svc["pull_policy"] = "never"
+    svc["init"] = True
+    svc["entrypoint"] = ["/bin/sh", "-c"]  # the launcher's `--entrypoint ''` + command line
+    svc["command"] = [_escape(m.command)]
+    svc["env_file"] = [f"{MODEL_SERVICE}.env"]
+    if m.volumes:
+        svc["volumes"] = list(m.volumes)
+    if m.ipc_host:
+        svc["ipc"] = "host"
+    if m.shm_size:
+        svc["shm_size"] = m.shm_size
+    if m.gpus:
+        svc["deploy"] = _gpu_reservation(m.gpus)
+    probe = (f"curl -fsS -o /dev/null {m.health_url} || wget -q -O /dev/null {m.health_url} || "
+             f"python3 -c \"import urllib.request; urllib.request.urlopen('{m.health_url}', timeout=5)\"")
+    svc["healthcheck"] = {"test": ["CMD-SHELL", probe], "interval": f"{m.health_interval}s", "timeout": "10s",
+                          "retries": 3, "start_period": f"{m.readiness_timeout}s"}
+    if m.publish_port:
+        svc["ports"] = [f"127.0.0.1:{m.publish_port}:{m.port}"]
+    if plan.external_network:
+        svc["networks"] = ["default", "external"]
+    svc["labels"] = _labels(plan, "model")
+    svc["restart"] = "no"
+    return svc
+
+
+def _gpu_reservation(gpus: str) -> dict[str, Any]:
+    device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
+    if gpus.startswith("device="):
+        device["device_ids"] = gpus.removeprefix("device=").strip("\"'").split(",")
+    else:
+        device["count"] = "all" if gpus == "all" else int(gpus)
+    return {"resources": {"reservations": {"devices": [device]}}}
+
+
+def _mount(source: str, target: str, read_only: bool) -> str:
+    src = source if source.startswith(("/", "~")) or ":" in source else f"./{source}"
+    return f"{src}:{target}:ro" if read_only else f"{src}:{target}"
+
+
+def _escape(text: str) -> str:
+    """Compose interpolates ``$``: a literal dollar is written ``$$``."""
+    return text.replace("$", "$$")
+
+
+def _env_file(env: dict[str, str], comment: str, refs: dict[str, str] | None = None) -> str:
+    lines = [f"# {comment}"]
+    lines += [f"{k}={_escape(v)}" for k, v in sorted(env.items())]
+    lines += [f"{k}={v}" for k, v in sorted((refs or {}).items())]
+    return "\n".join(lines) + "\n"
+
+
+def _header(plan: Plan) -> str:
+    variables = ", ".join(plan.host_variables) or "none"
+    return (f"# Generated by evalcompose {__version__} for invocation {plan.invocation_id}.\n"
+            f"# Rerun from this folder with plain Docker Compose:  docker compose up\n"
+            f"# Host variables read at up time (values are never written here): {variables}\n")
+
+
+def _rerun_notes(plan: Plan) -> str:
+    names = " ".join(plan.host_variables)
+    export = f"export {names}   # values from your shell or an env file\n" if names else ""
+    return (f"# Invocation {plan.invocation_id}\n\n"
+            "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
+            f"```sh\n{export}docker compose up            # rerun every task\n"
+            f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
+            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
+
+
+def _dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
