@@ -23,18 +23,13 @@ from functools import cache
 from pathlib import Path
 
 from .errors import ConfigError, TaskNotFound
+from .images import BUILTIN_HARNESS, BUILTIN_TASKS, HARNESS_IMAGE
 
 DATA = Path(__file__).parent / "data" / "catalog.json"
 URL_SUFFIXES = (("/chat/completions", "chat"), ("/completions", "completions"), ("/embeddings", "embedding"))
 ENDPOINT_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions",
                   "embedding": "/v1/embeddings", "vlm": "/v1/chat/completions"}
 
-BUILTIN_HARNESS = "evalcompose_bench"
-BUILTIN_IMAGE = "evalcompose/harness-builtin:0.1"
-_BUILTIN_TASKS = (
-    ("arithmetic", ("chat",), "Built-in: generated arithmetic questions, exact-match scoring (no downloads)."),
-    ("arithmetic_completions", ("completions",), "Built-in: arithmetic on the completions endpoint."),
-)
 
 
 @dataclass(frozen=True)
@@ -119,7 +114,9 @@ def load_catalog() -> Catalog:
                          endpoint_types=tuple(t["endpoint_types"]), description=t.get("description") or "",
                          pypi_package=harnesses[t["harness"]].get("pypi_package"))
              for t in data["tasks"]]
-    tasks += [CatalogTask(name, BUILTIN_HARNESS, BUILTIN_IMAGE, types, desc) for name, types, desc in _BUILTIN_TASKS]
+    tasks += [CatalogTask(name, BUILTIN_HARNESS, HARNESS_IMAGE, (kind,),
+                          f"Built-in: generated arithmetic questions on the {kind} endpoint (no downloads).")
+              for name, kind in BUILTIN_TASKS.items()]
     return Catalog(tasks, data.get("source", {}))
 
 

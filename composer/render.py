@@ -14,11 +14,10 @@ import yaml
 
 from . import __version__
 from .deploy import SERVICE as MODEL_SERVICE
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
 from .plan import FORMAT_VERSION, Plan, TaskPlan
 from .templates import template_text
 
-COMPOSE_FILE = "compose.yaml"
-ENTRYPOINT_FILE = "evalcompose-task.sh"
 BUILTIN_PREFIX = "evalcompose/"
 
 

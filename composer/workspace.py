@@ -15,17 +15,24 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .plan import Plan
-from .render import COMPOSE_FILE
+import yaml
+
+from .errors import RunNotFound
+from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, LOGS
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 
 def state_home() -> Path:
     return Path(os.environ.get("EVALCOMPOSE_HOME") or Path.home() / ".local" / "state" / "evalcompose")
 
 
-def write_run(plan: Plan, files: dict[str, str]) -> Path:
+def write_run(plan: "Plan", files: dict[str, str]) -> Path:
     """Write the rendered files (and empty results/logs folders) to ``plan.run_dir`` atomically."""
     final = plan.run_dir
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +43,9 @@ def write_run(plan: Plan, files: dict[str, str]) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         for task in plan.tasks:
-            for sub in ("artifacts", "logs"):
+            for sub in (ARTIFACTS, LOGS):
                 (staging / task.service / sub).mkdir(parents=True, exist_ok=True)
-        (staging / "evalcompose-task.sh").chmod(0o755)
+        (staging / ENTRYPOINT_FILE).chmod(0o755)
         staging.chmod(0o755)
         os.rename(staging, final)
     except BaseException:
@@ -67,3 +74,59 @@ def known_runs() -> dict[str, Path]:
         if (run_dir / COMPOSE_FILE).is_file():
             out[entry.stem] = run_dir
     return out
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run folder says about itself (the ``x-evalcompose`` block of its compose.yaml)."""
+
+    invocation_id: str
+    run_dir: Path
+    project: str
+    meta: dict
+
+    @property
+    def tasks(self) -> list[dict]:
+        return self.meta.get("tasks", [])
+
+    @property
+    def model(self) -> dict | None:
+        return self.meta.get("model")
+
+    def task_dir(self, task: dict) -> Path:
+        return self.run_dir / task["service"]
+
+
+def read_run(run_dir: Path) -> RunInfo:
+    """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours."""
+    path = Path(run_dir) / COMPOSE_FILE
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        meta = doc["x-evalcompose"]
+        return RunInfo(meta["invocation_id"], Path(run_dir).resolve(), doc["name"], meta)
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raise RunNotFound(f"{run_dir} is not an evalcompose run folder", hint="it has no compose.yaml written by evalcompose") from None
+
+
+def find_run(ref: str) -> tuple[RunInfo, str | None]:
+    """Resolve an invocation id, a job id (``<invocation>.<n>``), a unique prefix, or a run folder.
+
+    Returns the run and, for a job id, the service of that job.
+    """
+    if Path(ref, COMPOSE_FILE).is_file():
+        return read_run(Path(ref)), None
+    inv, _, index = ref.partition(".")
+    runs = known_runs()
+    matches = sorted(i for i in runs if i.startswith(inv.lower()))
+    if not matches:
+        raise RunNotFound(f"no run matches '{ref}'", hint="list runs with: evalcompose ls runs")
+    if len(matches) > 1 and inv.lower() not in matches:
+        raise RunNotFound(f"'{ref}' matches {len(matches)} runs: {', '.join(matches[:5])}", hint="give more characters")
+    run = read_run(runs[inv.lower() if inv.lower() in matches else matches[0]])
+    if not index:
+        return run, None
+    for task in run.tasks:
+        if str(task["index"]) == index:
+            return run, task["service"]
+    raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
+                      hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
