@@ -37,6 +37,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import PrerequisiteError
 from .templates import templates_dir
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -111,7 +112,8 @@ def fill_wheelhouse(dest: Path | str, requirements: list[str] | tuple[str, ...])
         try:
             proc = subprocess.run(_pip_download_args(tmp, reqs), capture_output=True, text=True)
             if proc.returncode != 0:
-                raise RuntimeError(f"pip download {' '.join(reqs)} failed:\n{proc.stderr[-3000:]}")
+                raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
+                                        hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
             (tmp / ".complete.json").write_text(json.dumps(
                 {"requirements": reqs, "files": sorted(p.name for p in tmp.glob("*.whl"))}, indent=1))
             shutil.rmtree(cached, ignore_errors=True)

@@ -8,6 +8,7 @@ No file holds a secret value: secrets are compose ``secrets`` read from the envi
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -186,3 +187,26 @@ def _rerun_notes(plan: Plan) -> str:
 
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
+
+
+def resume_override(services: list[str], lanes: int | None, model: str | None) -> str:
+    """``compose.resume.yaml``: re-chain the lanes among the unfinished ``services`` only.
+
+    Used as ``-f compose.yaml -f compose.resume.yaml up -d <services>``; ``!override`` replaces
+    each service's ``depends_on`` so finished tasks are not started again.
+    """
+    lines = ["# Written by evalcompose resume: the unfinished tasks, re-chained among themselves.", "services:"]
+    for i, service in enumerate(services):
+        deps = {}
+        if model:
+            deps[model] = {"condition": "service_healthy"}
+        if lanes and i >= lanes:
+            deps[services[i - lanes]] = {"condition": "service_completed_successfully", "required": False}
+        lines.append(f"  {service}:")
+        if deps:
+            lines.append("    depends_on: !override")
+            for dep, spec in deps.items():
+                lines.append(f"      {dep}: {json.dumps(spec)}")
+        else:
+            lines.append("    depends_on: !reset {}")
+    return "\n".join(lines) + "\n"

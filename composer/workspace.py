@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .errors import RunNotFound
-from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, LOGS
+from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -130,3 +130,23 @@ def find_run(ref: str) -> tuple[RunInfo, str | None]:
             return run, task["service"]
     raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
                       hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write one file atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def mark_killed(run: RunInfo, service: str | None) -> None:
+    """Remember that evalcompose stopped a job (or the whole run), so status says KILLED."""
+    target = (run.run_dir / service / LOGS) if service else (run.run_dir / STATE_DIR)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / KILLED_MARKER).write_text("killed by evalcompose\n", encoding="utf-8")
+
+
+def clear_kill_markers(run: RunInfo, services: list[str]) -> None:
+    (run.run_dir / STATE_DIR / KILLED_MARKER).unlink(missing_ok=True)
+    for service in services:
+        (run.run_dir / service / LOGS / KILLED_MARKER).unlink(missing_ok=True)

@@ -28,3 +28,34 @@ def ls_tasks(
     for t in tasks:
         typer.echo(f"{t.qualified:<{width}}  {'/'.join(t.endpoint_types):<16} {t.image}")
     typer.echo(f"{len(tasks)} tasks")
+
+
+@ls_app.command("runs")
+def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -> None:
+    """Runs from the run index and the engine's labels, newest first."""
+    from .. import runtime
+    from ..workspace import known_runs, read_run
+
+    counts: dict[str, dict[str, int]] = {}
+    try:
+        rows = runtime.all_evalcompose_containers()
+    except Exception:  # an engine that is down still lets us list folders
+        rows = []
+    for row in rows:
+        labels = dict(p.split("=", 1) for p in (row.get("Labels") or "").split(",") if "=" in p)
+        inv = labels.get("evalcompose.invocation")
+        if inv:
+            state = row.get("State", "?")
+            counts.setdefault(inv, {}).setdefault(state, 0)
+            counts[inv][state] += 1
+    runs = []
+    for inv, path in sorted(known_runs().items(), key=lambda kv: kv[1].name, reverse=True):
+        meta = read_run(path).meta
+        runs.append({"invocation_id": inv, "created": meta.get("created"), "run_dir": str(path),
+                     "tasks": len(meta.get("tasks", [])), "containers": counts.get(inv, {})})
+    if json_out:
+        typer.echo(json.dumps(runs, indent=2))
+        return
+    for r in runs:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(r["containers"].items())) or "no containers"
+        typer.echo(f"{r['invocation_id']}  {r['created']}  {r['tasks']} tasks  [{states}]  {r['run_dir']}")

@@ -1,0 +1,112 @@
+"""Starting a run and watching it: the attached view of ``up`` and ``evalcompose watch``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import typer
+
+POLL_SECONDS = 1.0
+
+
+def monitoring_hints(run) -> list[str]:
+    return [f"evalcompose watch {run.invocation_id}        # live view",
+            f"evalcompose status {run.invocation_id}",
+            f"docker compose -p {run.project} logs -f",
+            f"evalcompose kill {run.invocation_id}         # stop (results stay)",
+            f"evalcompose results {run.invocation_id}"]
+
+
+def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
+    from .. import control
+    from ..workspace import read_run
+
+    run = read_run(prepared.run_dir)
+    control.start(run, say=lambda m: typer.echo(m, err=True))
+    if detach:
+        _wait_created(run)
+        if json_out:
+            from .run_cmds import summary
+
+            typer.echo(json.dumps(summary(prepared), indent=2))
+        else:
+            typer.echo(f"started invocation {run.invocation_id} ({len(run.tasks)} tasks) in {run.run_dir}")
+            typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
+        return
+    raise typer.Exit(watch_run(run, json_out=json_out))
+
+
+def _wait_created(run, timeout: float = 120) -> None:
+    """Return once every task container exists (or the scheduler ended): the tasks are in Docker's hands."""
+    from .. import control
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = control.status(run)
+        if st.scheduler != "running" or all(j.container for j in st.jobs):
+            _raise_if_scheduler_failed(st, run)
+            return
+        time.sleep(0.3)
+
+
+def _raise_if_scheduler_failed(st, run) -> None:
+    from ..errors import RuntimeFailure
+
+    if st.scheduler == "failed" and not any(j.container for j in st.jobs):
+        model_hint = f"docker compose -p {run.project} logs model" if run.model else f"see {run.run_dir}/.evalcompose/up.log"
+        raise RuntimeFailure(f"docker compose up failed: {st.scheduler_error}", hint=model_hint)
+
+
+def watch_run(run, json_out: bool = False) -> int:
+    """Show a live table until every task has finished; Ctrl-C detaches. Returns 0 when all succeeded."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from .. import control
+
+    console = Console(stderr=json_out)
+    started = time.monotonic()
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                st = control.status(run)
+                live.update(_table(st, time.monotonic() - started))
+                if st.finished:
+                    break
+                time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        console.print(f"\ndetached: invocation {run.invocation_id} keeps running.")
+        console.print("\n".join(f"  {h}" for h in monitoring_hints(run)))
+        return 0
+    _raise_if_scheduler_failed(st, run)
+    if json_out:
+        typer.echo(json.dumps(st.to_dict(), indent=2))
+    else:
+        _print_results(run, console)
+    return 0 if all(j.state == "SUCCESS" for j in st.jobs) else 1
+
+
+def _table(st, elapsed: float):
+    from rich.table import Table
+
+    colors = {"SUCCESS": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "PENDING": "dim"}
+    table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left")
+    for col in ("job", "task", "state", "progress", "exit"):
+        table.add_column(col)
+    if st.model:
+        table.add_row("model", "model server", f"{st.model.state} {st.model.health}".strip(), "", "")
+    for j in st.jobs:
+        table.add_row(j.job_id, j.task, f"[{colors.get(j.state, '')}]{j.state}[/]", j.progress or "",
+                      "" if j.exit_code is None else str(j.exit_code))
+    return table
+
+
+def _print_results(run, console) -> None:
+    try:
+        from ..results import print_results
+    except ImportError:  # results reading not available in this build
+        return
+    print_results([run], console)
+    sys.stdout.flush()

@@ -1,0 +1,137 @@
+"""Commands on runs that exist: status, watch, logs, kill, resume, down, and ``images build``."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+
+from . import app
+
+_JSON = typer.Option(False, "--json", help="JSON output.")
+
+
+def _runs(refs: list[str]):
+    from ..workspace import find_run, known_runs, read_run
+
+    if not refs:
+        runs = known_runs()
+        if not runs:
+            from ..errors import RunNotFound
+
+            raise RunNotFound("no runs yet", hint="start one with: evalcompose up CONFIG.yaml")
+        latest = max(runs.values(), key=lambda p: p.name)
+        return [(read_run(latest), None)]
+    return [find_run(ref) for ref in refs]
+
+
+@app.command()
+def status(ids: Optional[List[str]] = typer.Argument(None, help="Invocation ids, job ids (<id>.<n>) or prefixes; default: the latest run."),
+           json_out: bool = _JSON) -> None:
+    """State of each job: PENDING, RUNNING, SUCCESS, FAILED or KILLED, from Docker and the run folder."""
+    from .. import control
+
+    out = []
+    for run, service in _runs(ids or []):
+        st = control.status(run)
+        if service:
+            st.jobs = [j for j in st.jobs if j.service == service]
+        out.append(st)
+    if json_out:
+        typer.echo(json.dumps([s.to_dict() for s in out], indent=2))
+        return
+    for st in out:
+        typer.echo(format_status(st))
+
+
+def format_status(st) -> str:
+    """A plain-text status table (no rich: status must answer fast)."""
+    rows = [("JOB", "TASK", "STATE", "EXIT", "PROGRESS", "CONTAINER")]
+    rows += [(j.job_id, j.task, j.state, "" if j.exit_code is None else str(j.exit_code), j.progress or "",
+              j.container or "") for j in st.jobs]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}", f"run folder {st.run_dir}"]
+    if st.model:
+        lines.append(f"model: {st.model.state} {st.model.health}".rstrip() + f"  ({st.model.container or 'no container'})")
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += [f"  {j.job_id}: {j.detail}" for j in st.jobs if j.detail]
+    if st.scheduler_error:
+        lines.append(f"scheduler: {st.scheduler_error}")
+    return "\n".join(lines)
+
+
+@app.command()
+def watch(ref: Optional[str] = typer.Argument(None, help="Invocation id or prefix; default: the latest run.")) -> None:
+    """Live view of a run (Ctrl-C leaves it running)."""
+    from .live import watch_run
+
+    run, _ = _runs([ref] if ref else [])[0]
+    raise typer.Exit(watch_run(run))
+
+
+@app.command()
+def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix."),
+         task: Optional[str] = typer.Argument(None, help="Task service name (default: all, model included)."),
+         follow: bool = typer.Option(True, "--follow/--no-follow", "-f", help="Keep following while containers run.")) -> None:
+    """Container output through docker compose (each task's also lands in <task>/logs/stdout.log)."""
+    from .. import control, runtime
+
+    run, service = _runs([ref])[0]
+    services = [s for s in (task or service,) if s]
+    still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
+    raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
+
+
+@app.command()
+def kill(refs: List[str] = typer.Argument(..., help="Invocation ids or job ids (<id>.<n>)."),
+         timeout: int = typer.Option(10, "--timeout", help="Seconds between SIGTERM and SIGKILL.")) -> None:
+    """Stop gracefully: the harness gets SIGTERM and keeps what it wrote; status shows KILLED."""
+    from .. import control
+
+    for run, service in _runs(refs):
+        control.kill(run, service, timeout)
+        typer.echo(f"killed {run.invocation_id}{'.' + service if service else ''} (results already written stay)")
+
+
+@app.command()
+def resume(ref: str = typer.Argument(..., help="Invocation id or prefix.")) -> None:
+    """Start the unfinished tasks again (never a SUCCESS) over the same artifacts and request cache."""
+    from .. import control
+
+    run, _ = _runs([ref])[0]
+    todo = control.resume(run)
+    if not todo:
+        typer.echo(f"{run.invocation_id}: every task already succeeded; nothing to resume")
+        return
+    typer.echo(f"resuming {run.invocation_id}: {', '.join(todo)}")
+    typer.echo(f"  evalcompose watch {run.invocation_id}    docker compose -p {run.project} logs -f")
+
+
+@app.command()
+def down(refs: List[str] = typer.Argument(..., help="Invocation ids or prefixes.")) -> None:
+    """Remove the containers and network of a run; its results and logs stay."""
+    from .. import control
+
+    for run, _ in _runs(refs):
+        control.down(run)
+        typer.echo(f"removed {run.project} (results stay in {run.run_dir})")
+
+
+images_app = typer.Typer(help="Built-in images (harness with the built-in benchmark, model stand-in).", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("build")
+def images_build(force: bool = typer.Option(False, "--force", help="Rebuild even if present.")) -> None:
+    """Build the built-in images (base: $EVALCOMPOSE_BASE_IMAGE, else python:3.11-slim or a local base)."""
+    from .. import control, runtime
+    from ..images import BUILTIN_IMAGES
+
+    runtime.preflight()
+    tags = [img.tag for img in BUILTIN_IMAGES.values()]
+    if force:
+        for tag in tags:
+            runtime.remove_image(tag)
+    built = control.ensure_builtin_images(tags, typer.echo)
+    typer.echo(f"built {', '.join(built)}" if built else "built-in images are present")

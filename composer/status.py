@@ -1,0 +1,139 @@
+"""Job states, computed from Docker itself plus what the containers wrote.
+
+Nothing here is remembered: every call asks the engine (one ``compose ps``) and reads the run
+folder, so the answer stays true after evalcompose dies, after a ``docker kill`` from outside and
+after a daemon restart. The rules, per task container:
+
+    none yet / created       PENDING   (FAILED if the scheduler has ended: it will never start)
+    running                  RUNNING
+    exited 0 + results.yml   SUCCESS
+    killed by evalcompose, interrupted marker, or 137/143 (killed from outside)   KILLED
+    any other exit           FAILED
+    container removed        SUCCESS if results.yml exists, else FAILED or PENDING from its log
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .workspace import RunInfo
+
+PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
+TERMINAL = {SUCCESS, FAILED, KILLED}
+_KILL_CODES = {137, 143}
+
+
+@dataclass
+class JobStatus:
+    job_id: str
+    task: str
+    service: str
+    state: str
+    exit_code: int | None
+    progress: str | None
+    container: str | None
+    run_dir: str
+    detail: str = ""
+
+
+@dataclass
+class ModelStatus:
+    service: str
+    state: str  # created / running / exited / missing
+    health: str  # starting / healthy / unhealthy / ""
+    container: str | None
+
+
+@dataclass
+class RunStatus:
+    invocation_id: str
+    project: str
+    run_dir: str
+    scheduler: str  # running / done / failed
+    scheduler_error: str
+    model: ModelStatus | None
+    jobs: list[JobStatus]
+
+    @property
+    def finished(self) -> bool:
+        return self.scheduler != "running" and all(j.state in TERMINAL for j in self.jobs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def collect(run: RunInfo, rows: list[dict], scheduler: tuple[bool, int | None, str]) -> RunStatus:
+    """The status of every job of ``run`` from the project's container rows."""
+    by_service = {r.get("Service"): r for r in rows}
+    running, code, error = scheduler
+    sched = "running" if running else ("failed" if code else "done")
+    run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
+    jobs = [_job(run, task, by_service.get(task["service"]), sched, run_killed, error) for task in run.tasks]
+    model = None
+    if run.model:
+        row = by_service.get(run.model["service"])
+        model = ModelStatus(run.model["service"], row.get("State", "") if row else "missing",
+                            row.get("Health", "") if row else "", row.get("Name") if row else None)
+    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs)
+
+
+def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
+    task_dir = run.task_dir(task)
+    artifacts = task_dir / ARTIFACTS
+    has_results = (artifacts / "results.yml").is_file()
+    killed = run_killed or (task_dir / LOGS / KILLED_MARKER).exists()
+    interrupted = (artifacts / INTERRUPTED_MARKER).exists()
+    state_in_docker = row.get("State") if row else None
+    code = row.get("ExitCode") if row and state_in_docker in ("exited", "dead") else None
+    detail = ""
+    if state_in_docker in ("running", "restarting", "paused"):
+        state = RUNNING
+    elif state_in_docker in ("exited", "dead"):
+        if code == 0 and has_results:
+            state = SUCCESS
+        elif killed or interrupted or code in _KILL_CODES:
+            state = KILLED
+        else:
+            state = FAILED
+            detail = "exited 0 without results.yml" if code == 0 else f"exit code {code}: see {task_dir / LOGS / 'stdout.log'}"
+    elif state_in_docker == "created" or row is None:
+        if has_results:
+            state = SUCCESS
+        elif killed:
+            state = KILLED
+        elif sched == "running":
+            state = PENDING
+        elif row is None and _logged(task_dir):
+            state, detail = FAILED, "container removed before it finished"
+        elif row is None and sched != "failed":
+            state, detail = PENDING, "not started"
+        else:
+            state, detail = FAILED, f"never started: {sched_error or 'the scheduler ended'}"
+    else:
+        state, detail = FAILED, f"container state {state_in_docker}"
+    return JobStatus(task["job_id"], task["task"], task["service"], state, code, _progress(task_dir),
+                     row.get("Name") if row else None, str(task_dir), detail)
+
+
+def _logged(task_dir: Path) -> bool:
+    log = task_dir / LOGS / "stdout.log"
+    return log.is_file() and log.stat().st_size > 0
+
+
+def _progress(task_dir: Path) -> str | None:
+    """``done/total`` from the harness's progress file, or the interceptor's sample count."""
+    artifacts = task_dir / ARTIFACTS
+    for path in sorted(artifacts.glob("*/progress.json")) if artifacts.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return f"{data['done']}/{data['total']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    counter = artifacts / "progress"
+    if counter.is_file():
+        text = counter.read_text(encoding="utf-8", errors="replace").strip()
+        return text.splitlines()[-1] if text else None
+    return None
