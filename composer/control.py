@@ -64,10 +64,7 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
         runtime.stop(run.run_dir, run.project, [service], timeout)
         return
     runtime.stop_scheduler(run.run_dir)
-    tasks = [t["service"] for t in run.tasks]
-    runtime.stop(run.run_dir, run.project, tasks, timeout)
-    if run.model:
-        runtime.stop(run.run_dir, run.project, [run.model["service"]], timeout)
+    runtime.stop(run.run_dir, run.project, None, timeout)  # compose stops dependents before the model
 
 
 def resume(run: RunInfo) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import deploy
+from . import __version__, deploy
 from .catalog import Catalog, check_endpoint, endpoint_type_of_url
 from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
@@ -54,6 +54,7 @@ class TaskPlan:
     mounts: tuple[Mount, ...]
     after: str | None  # the task service this one waits for (its lane predecessor)
     build: bool = False
+    hooks: dict[str, str] = field(default_factory=dict)  # pre_cmd / post_cmd shell text
 
 
 @dataclass(frozen=True)
@@ -128,18 +129,25 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
         services.add(service)
         nec = deep_merge(cfg.evaluation.nemo_evaluator_config, task_cfg.nemo_evaluator_config)
         run_config = _run_config(nec, ctask.name, cfg, task_url, etype, model)
+        run_config["metadata"] = _metadata(loaded.resolved)
         env, secrets = _environment(cfg, task_cfg, extras, key)
+        if (cfg.execution.user or user).split(":")[0] not in ("0", "root"):
+            env.setdefault("HOME", "/tmp")
         mounts = [Mount(f"{service}/artifacts", RESULTS_DIR), Mount(f"{service}/logs", "/evalcompose/logs"),
                   Mount(f"{service}/run_config.yml", "/evalcompose/run_config.yml", True),
                   Mount("evalcompose-task.sh", "/evalcompose/task.sh", True)]
+        hooks = {k: v for k in ("pre_cmd", "post_cmd")
+                 if (v := getattr(task_cfg, k) or getattr(cfg.evaluation, k))}
+        mounts += [Mount(f"{service}/{k}.sh", f"/evalcompose/{k}.sh", True) for k in hooks]
         if task_cfg.dataset_dir:
             mounts.append(Mount(str(Path(task_cfg.dataset_dir).resolve()), task_cfg.dataset_mount_path, True))
+            env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v) for v in extras.volumes]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
                               name=ctask.name, harness=ctask.harness, image=task_cfg.container or ctask.image,
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
-                              mounts=tuple(mounts), after=after,
+                              mounts=tuple(mounts), after=after, hooks=hooks,
                               build=bool(task_cfg.build if task_cfg.build is not None else cfg.evaluation.build)))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
@@ -178,6 +186,11 @@ def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, ety
     return {"config": config, "target": target}
 
 
+def _metadata(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What the launcher records in ``metadata`` (nemo-evaluator keeps it in metadata.yaml)."""
+    return {"launcher_resolved_config": resolved, "versioning": {"evalcompose": __version__}}
+
+
 def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> tuple[dict[str, str], dict[str, str]]:
     """Literal env values and secret references (container name -> host name) for one task."""
     env: dict[str, str] = {}
@@ -204,6 +217,7 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
         secrets[name] = name
     if not cfg.execution.telemetry:
         env["NEMO_EVALUATOR_TELEMETRY_LEVEL"] = "0"
+    env.setdefault("NEMO_EVALUATOR_SHUTDOWN_TIMEOUT_SECONDS", "1")  # prompt exit on SIGTERM (kill)
     env["EVALCOMPOSE_SECRETS"] = " ".join(sorted(secrets))
     return env, secrets
 

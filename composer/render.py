@@ -32,6 +32,8 @@ def render(plan: Plan) -> dict[str, str]:
     for task in plan.tasks:
         files[f"{task.service}/run_config.yml"] = _dump(task.run_config)
         files[f"{task.service}/task.env"] = _env_file(task.env, f"Settings of task {task.task} (no secret values).")
+        for hook, text in task.hooks.items():
+            files[f"{task.service}/{hook}.sh"] = f"# {hook} of task {task.task}, from the config\n{text}\n"
     if plan.model:
         refs = {k: f"${{{v}}}" for k, v in plan.model.secrets.items()}
         refs.update({k: f"${{{k}:-}}" for k in plan.model.optional})
