@@ -10,8 +10,11 @@ How a task name resolves (the rule users see in ``evalcompose ls tasks`` and on 
 2. A bare name that one harness has is that task.
 3. A bare name several harnesses have keeps the ones serving the wanted endpoint type: the task's
    ``endpoint_type`` if set, else the type the target URL ends in (``/chat/completions`` is chat,
-   ``/completions`` is completions, ``/embeddings`` is embedding). One left: that task, and the
-   choice is printed. Several left: an error listing them as ``harness.task``.
+   ``/completions`` is completions, ``/embeddings`` is embedding); with a co-deployed model, which
+   serves every type, chat. One left: that task, and the choice is printed. Several left: an
+   error listing them as ``harness.task``.
+4. A bare name the catalog split by endpoint type (``mbpp`` -> ``mbpp-chat``, ``mbpp-completions``)
+   resolves as ``<name>-<type>`` or ``<name>_<type>`` under the same rule.
 """
 
 from __future__ import annotations
@@ -68,8 +71,12 @@ class Catalog:
             self.by_name.setdefault(t.name, []).append(t)
         self.harnesses = sorted({t.harness for t in tasks})
 
-    def resolve(self, name: str, wanted: str | None, key: str) -> Resolved:
-        """Apply the rule in the module docstring; ``key`` is the config key path for errors."""
+    def resolve(self, name: str, wanted: str | None, key: str, prefer: str | None = None) -> Resolved:
+        """Apply the rule in the module docstring; ``key`` is the config key path for errors.
+
+        ``prefer`` breaks ties when nothing says which endpoint type is wanted (a co-deployed
+        server serves every type, so its tasks prefer the chat variant).
+        """
         if name in self.by_qualified:
             return Resolved(self.by_qualified[name], None)
         harness, dot, short = name.rpartition(".")
@@ -80,7 +87,7 @@ class Catalog:
         candidates = self.by_name.get(name, [])
         renamed = not candidates
         if renamed:  # seed names that the catalog splits by endpoint type: mbpp -> mbpp-chat
-            kinds = [wanted] if wanted else ["chat", "completions"]
+            kinds = [wanted or prefer] if wanted or prefer else ["chat", "completions"]
             candidates = [t for k in kinds for sep in "-_" for t in self.by_name.get(f"{name}{sep}{k}", [])]
         if not candidates:
             close = difflib.get_close_matches(name, list(self.by_name) + list(self.by_qualified), n=1)
@@ -89,9 +96,11 @@ class Catalog:
         if len(candidates) == 1:
             note = f"{key}: '{name}' is {candidates[0].qualified} (renamed in the catalog)" if renamed else None
             return Resolved(candidates[0], note)
-        fitting = [t for t in candidates if wanted in t.endpoint_types] if wanted else candidates
+        kind = wanted or prefer
+        fitting = [t for t in candidates if kind in t.endpoint_types] if kind else candidates
         if len(fitting) == 1:
-            return Resolved(fitting[0], f"{key}: '{name}' is {fitting[0].qualified} (the {wanted} variant)")
+            why = f"the {kind} variant" + ("" if wanted else "; set endpoint_type to choose another")
+            return Resolved(fitting[0], f"{key}: '{name}' is {fitting[0].qualified} ({why})")
         listed = ", ".join(f"{t.qualified} ({'/'.join(t.endpoint_types)})" for t in (fitting or candidates))
         why = "the target URL does not tell the endpoint type" if not wanted else f"more than one serves {wanted}"
         raise TaskNotFound(key, f"task '{name}' is in several harnesses and {why}: {listed}",

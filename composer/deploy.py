@@ -19,6 +19,7 @@ from .config import EvalConfig
 from .errors import ConfigError
 
 SERVICE = "model"
+CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def plan_model(cfg: EvalConfig) -> ModelPlan:
     if d.checkpoint_path:
         volumes.append(f"{_host_path(d.checkpoint_path)}:/checkpoint:ro")
     if server.cache_target:
-        source = _host_path(d.cache_path) if d.cache_path else "model-cache"
+        source = _host_path(d.cache_path) if d.cache_path else CACHE_VOLUME
         volumes.append(f"{source}:{server.cache_target}")
     volumes += [f"{_host_path(src)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
@@ -92,7 +93,7 @@ def plan_model(cfg: EvalConfig) -> ModelPlan:
         else:
             secrets[name] = value
     optional = tuple(name for name in server.token_vars if name not in secrets)
-    gpus = {"auto": "all" if server.gpus else None, "none": None}.get(str(d.gpus), str(d.gpus))
+    gpus = {"auto": _auto_gpus(d, server), "none": None}.get(str(d.gpus), str(d.gpus))
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
     if d.endpoints.embedding:
         endpoints["embedding"] = d.endpoints.embedding
@@ -102,6 +103,15 @@ def plan_model(cfg: EvalConfig) -> ModelPlan:
                      readiness_timeout=cfg.execution.endpoint_readiness_timeout, health_interval=d.health_interval,
                      gpus=gpus, ipc_host=server.ipc_host and not d.shm_size, shm_size=d.shm_size,
                      volumes=tuple(volumes), env=env, secrets=secrets, optional=optional, publish_port=d.publish_port)
+
+
+def _auto_gpus(d, server: Server) -> str | None:
+    """GPUs to reserve by default: what the parallel sizes use (vLLM, SGLang, TRT-LLM), all for NIM."""
+    if not server.gpus:
+        return None
+    if d.type == "nim":
+        return "all"
+    return str(d.tensor_parallel_size * d.pipeline_parallel_size * max(d.data_parallel_size, 1))
 
 
 def _host_path(path: str) -> str:

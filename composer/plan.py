@@ -119,7 +119,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     for i, task_cfg in enumerate(cfg.evaluation.tasks):
         key = f"evaluation.tasks[{i}]"
         wanted = task_cfg.endpoint_type or endpoint.type or (None if model else endpoint_type_of_url(url))
-        resolved = catalog.resolve(task_cfg.name, wanted, f"{key}.name")
+        resolved = catalog.resolve(task_cfg.name, wanted, f"{key}.name", prefer="chat" if model else None)
         if resolved.note:
             notes.append(resolved.note)
         ctask = resolved.task

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
 from .plan import FORMAT_VERSION, Plan, TaskPlan
@@ -54,8 +55,8 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
-    if plan.model and any(v.startswith("model-cache:") for v in plan.model.volumes):
-        doc["volumes"] = {"model-cache": {}}
+    if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
+        doc["volumes"] = {CACHE_VOLUME: {"name": f"evalcompose-{CACHE_VOLUME}"}}
     return doc
 
 

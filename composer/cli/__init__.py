@@ -30,7 +30,8 @@ from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: E402,F401  (c
 def main() -> None:
     """Console-script entry point."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
+        sys.exit(code if isinstance(code, int) else 0)
     except EvalComposeError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -18,6 +18,14 @@ class Prepared:
     environ: dict[str, str]
     env_file: Path | None
     missing: list[tuple[str, str]]  # (host variable, config key that names it)
+    files: dict[str, str]
+
+    def write(self) -> Path:
+        """Write the run folder (all or nothing) and register it."""
+        from ..workspace import write_run
+
+        self.run_dir = write_run(self.plan, self.files)
+        return self.run_dir
 
 
 def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
@@ -36,13 +44,12 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
 
 
 def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],
-            env_file: str | None, *, write: bool = True) -> Prepared:
-    """Load and plan; write the run folder when ``write``. Nothing is written on any error."""
+            env_file: str | None) -> Prepared:
+    """Load, plan and render, in memory; :meth:`Prepared.write` puts it on disk."""
     from ..catalog import load_catalog
     from ..config import load_config, locate
     from ..plan import build_plan, variable_sources
     from ..render import render
-    from ..workspace import write_run
 
     environ, env_path = load_environ(env_file)
     loaded = load_config(locate(config, config_dir, config_name), overrides, environ)
@@ -51,9 +58,8 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
                       user=f"{uid}:{gid}", cwd=Path.cwd())
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
-    files = render(plan)
-    run_dir = write_run(plan, files) if write else plan.run_dir
-    return Prepared(plan=plan, run_dir=run_dir, environ=environ, env_file=env_path, missing=missing)
+    return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,
+                    files=render(plan))
 
 
 def require_variables(prepared: Prepared) -> None:

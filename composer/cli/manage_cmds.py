@@ -67,7 +67,7 @@ def watch(ref: Optional[str] = typer.Argument(None, help="Invocation id or prefi
     from .live import watch_run
 
     run, _ = _runs([ref] if ref else [])[0]
-    raise typer.Exit(watch_run(run))
+    raise SystemExit(watch_run(run))  # not typer.Exit: its code is lost under standalone_mode=False
 
 
 @app.command()
@@ -80,7 +80,7 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
     still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
-    raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
+    raise SystemExit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
 
 
 @app.command()
@@ -95,10 +95,16 @@ def kill(refs: List[str] = typer.Argument(..., help="Invocation ids or job ids (
 
 
 @app.command()
-def resume(ref: str = typer.Argument(..., help="Invocation id or prefix.")) -> None:
+def resume(ref: str = typer.Argument(..., help="Invocation id or prefix."),
+           env_file: Optional[str] = typer.Option(None, "--env-file", help="Env file with secret values (default: ./.env).")) -> None:
     """Start the unfinished tasks again (never a SUCCESS) over the same artifacts and request cache."""
-    from .. import control
+    import os
 
+    from .. import control, runtime
+    from ._prepare import load_environ
+
+    os.environ.update(load_environ(env_file)[0])
+    runtime.preflight()
     run, _ = _runs([ref])[0]
     todo = control.resume(run)
     if not todo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import List, Optional
 
 import typer
@@ -46,9 +47,11 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
         from .. import runtime
 
         runtime.preflight()
-        checked = prepare(config, config_dir, config_name, overrides, env_file, write=False)
-        require_variables(checked)
     prepared = prepare(config, config_dir, config_name, overrides, env_file)
+    if not dry_run:
+        require_variables(prepared)
+        os.environ.update(prepared.environ)  # the env file's values reach compose (secrets) in memory only
+    prepared.write()
     if dry_run:
         _print_dry_run(prepared, json_out)
         return

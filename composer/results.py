@@ -1,0 +1,483 @@
+"""What the task containers wrote, read back as typed rows: scores, request figures, run time.
+
+Pure file reading (no Docker). Per task of a run folder it reads ``<service>/artifacts/``:
+
+    results.yml                 scores: results.{tasks,groups}.<name>.metrics.<metric>.scores.<score>
+                                .{value, stats{count, stderr, ...}}; groups may nest (``groups:`` inside a group)
+    eval_factory_metrics.json   response_stats (requests, latency, tokens, status codes) and evaluation
+                                (runtime_seconds, which nemo-evaluator measures around the scoring step
+                                only: a few milliseconds for a run that took seconds)
+    run_config.yml              what nemo-evaluator ran: config.type (the benchmark), framework_name,
+                                target.api_endpoint.model_id
+    .nemo_evaluator_interrupted written on SIGTERM
+
+and ``<service>/logs/stdout.log``, whose first and last timestamps give the wall time of the task
+(``elapsed_seconds``; when the log has none, the request window from response_stats is used).
+
+Each task gets a status: ``complete`` (scores and request stats, not interrupted), ``missing``
+(neither results.yml nor eval_factory_metrics.json) or ``partial`` (anything in between); ``missing``
+lists the absent files and ``notes`` says why, so nothing incomplete passes for a result.
+
+Score keys (``Score.key``, :func:`flat_scores`) follow nemo-evaluator-launcher 0.2.6's exporters:
+groups before tasks, ``<name>_<metric>_<score>`` (``<name>_<metric>`` when the score is named like
+its metric), nested groups as ``<group>_<subgroup>``, metric-level stats as ``<key>_<stat>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .workspace import RunInfo, find_run
+
+RESULTS_FILE = "results.yml"
+METRICS_FILE = "eval_factory_metrics.json"
+RUN_CONFIG_FILE = "run_config.yml"
+REPORT_FILE = "report.html"
+STDOUT_LOG = "stdout.log"
+REQUIRED_FILES = (RESULTS_FILE, METRICS_FILE)
+
+COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
+
+_LOG_TS = re.compile(r"^\[[A-Z] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
+
+
+@dataclass
+class Score:
+    """One score of one metric of one task or group of results.yml."""
+
+    name: str  # task or group name; nested groups joined with "_" as in the launcher's keys
+    metric: str
+    score: str
+    value: float | None
+    stderr: float | None = None
+    count: int | None = None
+    kind: str = "task"  # "task" (results.tasks) or "group" (results.groups)
+    key: str = ""  # the launcher's flattened key
+
+
+@dataclass
+class Usage:
+    """Request figures from eval_factory_metrics.json ``response_stats`` (None when not reported)."""
+
+    requests: int | None = None  # every request sent, retries included
+    successful: int | None = None
+    avg_latency_ms: float | None = None
+    max_latency_ms: float | None = None
+    avg_prompt_tokens: float | None = None
+    avg_completion_tokens: float | None = None
+    avg_total_tokens: float | None = None
+    max_total_tokens: int | None = None
+    total_tokens_est: int | None = None  # avg_total_tokens x successful: an estimate, not a count
+    inference_seconds: float | None = None
+    status_codes: dict[str, int] = field(default_factory=dict)
+    finish_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int | None:
+        if self.requests is None or self.successful is None:
+            return None
+        return self.requests - self.successful
+
+
+@dataclass
+class TaskResult:
+    """Everything evalcompose knows about one task's results."""
+
+    invocation_id: str
+    job_id: str
+    index: int
+    service: str
+    task: str  # harness.task, as in the config
+    benchmark: str  # nemo-evaluator's config.type (the launcher's "task" in exports)
+    harness: str | None
+    model_id: str | None
+    container: str | None
+    endpoint_type: str | None
+    run_dir: str
+    task_dir: str
+    status: str
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    usage: Usage | None = None
+    runtime_seconds: float | None = None  # eval_factory_metrics evaluation.runtime_seconds, as reported
+    elapsed_seconds: float | None = None  # wall time of the task (see elapsed_source)
+    elapsed_source: str | None = None  # "log" (stdout.log timestamps) or "requests" (response_stats)
+    started: str | None = None
+    finished: str | None = None
+    progress: str | None = None  # done/total samples, when the harness reports it
+    report_html: str | None = None
+    created: str | None = None  # when the run folder was written
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.task_dir) / ARTIFACTS
+
+    def flat_scores(self) -> dict[str, float]:
+        return flat_scores(self.scores)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        if self.usage is not None:
+            out["usage"]["failed"] = self.usage.failed
+        return out
+
+
+@dataclass
+class RunResults:
+    invocation_id: str
+    run_dir: str
+    created: str | None
+    model: dict | None
+    tasks: list[TaskResult]
+
+    @property
+    def model_ids(self) -> list[str]:
+        return sorted({t.model_id for t in self.tasks if t.model_id})
+
+    def to_dict(self) -> dict:
+        return {"invocation_id": self.invocation_id, "run_dir": self.run_dir, "created": self.created,
+                "model": self.model, "tasks": [t.to_dict() for t in self.tasks]}
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def load_results(refs: Iterable[str]) -> list[RunResults]:
+    """Results of each reference (invocation id, prefix, job id or run folder), in the order given.
+
+    A job id keeps only that job; the same invocation named twice is read once.
+    :class:`~composer.errors.RunNotFound` when a reference matches nothing.
+    """
+    picked: dict[str, tuple[RunInfo, set[str] | None]] = {}
+    for ref in refs:
+        run, service = find_run(ref)
+        have = picked.get(run.invocation_id)
+        services = None if service is None else {service}
+        if have is None:
+            picked[run.invocation_id] = (run, services)
+        elif have[1] is not None:
+            picked[run.invocation_id] = (run, None if services is None else have[1] | services)
+    return [read_results(run, services) for run, services in picked.values()]
+
+
+def read_results(run: RunInfo, services: set[str] | None = None) -> RunResults:
+    """Results of every task of ``run`` (or only of ``services``)."""
+    tasks = [read_task(run, t) for t in run.tasks if services is None or t["service"] in services]
+    return RunResults(run.invocation_id, str(run.run_dir), run.meta.get("created"), run.model, tasks)
+
+
+def read_task(run: RunInfo, task: dict) -> TaskResult:
+    task_dir = run.task_dir(task)
+    artifacts = task_dir / ARTIFACTS
+    res_path, met_path = artifacts / RESULTS_FILE, artifacts / METRICS_FILE
+    notes: list[str] = []
+    missing = [name for name in REQUIRED_FILES if not (artifacts / name).is_file()]
+
+    results_doc = _load_yaml(res_path, notes) if res_path.is_file() else None
+    run_config = _load_yaml(artifacts / RUN_CONFIG_FILE, notes) if (artifacts / RUN_CONFIG_FILE).is_file() else None
+    metrics_doc = _load_json(met_path, notes) if met_path.is_file() else None
+
+    scores: list[Score] = []
+    if isinstance(results_doc, dict):
+        section = results_doc.get("results")
+        if isinstance(section, dict):
+            scores = extract_scores(section, notes)
+        else:
+            notes.append(f"{RESULTS_FILE} has no results section")
+        if not scores and isinstance(section, dict):
+            notes.append(f"{RESULTS_FILE} holds no scores")
+
+    usage, runtime, request_window, total_runs = _usage(metrics_doc)
+    started, finished, elapsed = _log_window(task_dir / LOGS / STDOUT_LOG)
+    source = "log" if elapsed is not None else None
+    if elapsed is None and request_window is not None:
+        elapsed, source = request_window, "requests"
+    if total_runs and total_runs > 1:
+        notes.append(f"ran {total_runs} times (resumed): figures are merged, elapsed time spans all runs")
+
+    interrupted_marker = artifacts / INTERRUPTED_MARKER
+    interrupted = interrupted_marker.exists() and (
+        not res_path.is_file() or interrupted_marker.stat().st_mtime >= res_path.stat().st_mtime)
+    killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists() or (task_dir / LOGS / KILLED_MARKER).exists()
+    if interrupted:
+        notes.append(f"interrupted ({INTERRUPTED_MARKER}{_signal_of(interrupted_marker)})")
+    if killed and (interrupted or missing):
+        notes.append("stopped by evalcompose kill")
+
+    if len(missing) == len(REQUIRED_FILES):
+        status = MISSING
+        if not artifacts.is_dir():
+            notes.append(f"no {ARTIFACTS}/ folder")
+        if not (task_dir / LOGS / STDOUT_LOG).is_file():
+            notes.append("never started (no logs/stdout.log)")
+        else:
+            notes.append(f"started but wrote no results: see {task_dir / LOGS / STDOUT_LOG}")
+    elif scores and not missing and not interrupted:
+        status = COMPLETE
+    else:
+        status = PARTIAL
+
+    report = artifacts / REPORT_FILE
+    task_name = task.get("task") or task["service"]
+    cfg = run_config if isinstance(run_config, dict) else {}
+    res_cfg = results_doc.get("config", {}) if isinstance(results_doc, dict) else {}
+    return TaskResult(
+        invocation_id=run.invocation_id,
+        job_id=task["job_id"],
+        index=int(task.get("index", 0)),
+        service=task["service"],
+        task=task_name,
+        benchmark=_first(_dig(cfg, "config", "type"), _dig(res_cfg, "type"), task_name.split(".", 1)[-1]),
+        harness=_first(cfg.get("framework_name"), task.get("harness")),
+        model_id=_first(_dig(cfg, "target", "api_endpoint", "model_id"),
+                        _dig(results_doc, "target", "api_endpoint", "model_id"), task.get("model_id")),
+        container=task.get("image"),
+        endpoint_type=task.get("endpoint_type"),
+        run_dir=str(run.run_dir),
+        task_dir=str(task_dir),
+        status=status,
+        missing=missing,
+        notes=notes,
+        scores=scores,
+        usage=usage,
+        runtime_seconds=runtime,
+        elapsed_seconds=elapsed,
+        elapsed_source=source,
+        started=started,
+        finished=finished,
+        progress=_progress(artifacts),
+        report_html=str(report) if report.is_file() else None,
+        created=run.meta.get("created"),
+    )
+
+
+# ---------------------------------------------------------------------------------------- scores
+
+
+def extract_scores(results: dict, notes: list[str] | None = None) -> list[Score]:
+    """Every score of a results.yml ``results`` section, groups first, keyed as the launcher keys them.
+
+    A group and a task of the same name both appear (``kind`` tells them apart); :func:`flat_scores`
+    keeps the first value of a key. A key seen twice with different values gets a note (the launcher
+    refuses to export such a job).
+    """
+    notes = notes if notes is not None else []
+    out: list[Score] = []
+    seen: dict[str, float] = {}
+    for section, kind in (("groups", "group"), ("tasks", "task")):
+        data = results.get(section)
+        if isinstance(data, dict):
+            for name, node in data.items():
+                _walk(str(name), node, kind, out, seen, notes)
+    return out
+
+
+def _walk(name: str, node, kind: str, out: list[Score], seen: dict[str, float], notes: list[str]) -> None:
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("groups"), dict):
+        for sub, sub_node in node["groups"].items():
+            _walk(f"{name}_{sub}", sub_node, "group", out, seen, notes)
+    for metric, mdata in (node.get("metrics") or {}).items():
+        if not isinstance(mdata, dict) or not isinstance(mdata.get("scores"), dict):
+            notes.append(f"metric {name}.{metric} has no scores")
+            continue
+        for score, sdata in mdata["scores"].items():
+            key = f"{name}_{metric}_{score}" if score != metric else f"{name}_{metric}"
+            sdata = sdata if isinstance(sdata, dict) else {"value": sdata}
+            value = _num(sdata.get("value"))
+            stats = sdata.get("stats") if isinstance(sdata.get("stats"), dict) else {}
+            if value is None:
+                notes.append(f"score {key} has no numeric value")
+                continue
+            _remember(seen, key, value, notes)
+            out.append(Score(name, str(metric), str(score), value, _num(stats.get("stderr")),
+                             _int(stats.get("count")), kind, key))
+            # metric-level stats (older results.yml): flattened like the launcher, kept only as keys
+            for stat, sval in (mdata.get("stats") or {}).items():
+                sv = _num(sval)
+                if sv is not None:
+                    _remember(seen, f"{key}_{stat}", sv, notes)
+                    out.append(Score(name, str(metric), f"{score}_{stat}", sv, None, None, kind, f"{key}_{stat}"))
+
+
+def _remember(seen: dict[str, float], key: str, value: float, notes: list[str]) -> None:
+    if key not in seen:
+        seen[key] = value
+    elif seen[key] != value:
+        notes.append(f"score key {key} appears twice with different values ({seen[key]} and {value}); "
+                     "exports keep the first")
+
+
+def flat_scores(scores: Iterable[Score], filters: Iterable[str] | None = None) -> dict[str, float]:
+    """``{key: value}`` in results.yml order; ``filters`` keeps keys containing any of the substrings
+    (case-insensitive, as the launcher's ``--log-metrics``)."""
+    wanted = [f.lower() for f in filters or []]
+    out: dict[str, float] = {}
+    for s in scores:
+        if s.value is not None and s.key not in out and (not wanted or any(f in s.key.lower() for f in wanted)):
+            out[s.key] = s.value
+    return out
+
+
+def headline_scores(result: TaskResult) -> list[Score]:
+    """The scores worth a table row: every task score, plus group scores that are not copies of one."""
+    tasks = [s for s in result.scores if s.kind == "task"]
+    task_values = {(s.name, s.metric, s.score): s.value for s in tasks}
+    groups = [s for s in result.scores if s.kind == "group"
+              and task_values.get((s.name, s.metric, s.score), object()) != s.value]
+    return tasks + groups if tasks else groups
+
+
+# ---------------------------------------------------------------------------------------- figures
+
+
+def _usage(doc) -> tuple[Usage | None, float | None, float | None, int | None]:
+    """(usage, evaluation.runtime_seconds, request window in seconds, total runs)."""
+    if not isinstance(doc, dict):
+        return None, None, None, None
+    rs = doc.get("response_stats") if isinstance(doc.get("response_stats"), dict) else {}
+    ev = doc.get("evaluation") if isinstance(doc.get("evaluation"), dict) else {}
+    usage = None
+    if rs:
+        usage = Usage(
+            requests=_int(rs.get("count")), successful=_int(rs.get("successful_count")),
+            avg_latency_ms=_num(rs.get("avg_latency_ms")), max_latency_ms=_num(rs.get("max_latency_ms")),
+            avg_prompt_tokens=_num(rs.get("avg_prompt_tokens")),
+            avg_completion_tokens=_num(rs.get("avg_completion_tokens")),
+            avg_total_tokens=_num(rs.get("avg_total_tokens")), max_total_tokens=_int(rs.get("max_total_tokens")),
+            inference_seconds=_num(rs.get("inference_time")),
+            status_codes={str(k): int(v) for k, v in (rs.get("status_codes") or {}).items()},
+            finish_reasons={str(k): int(v) for k, v in (rs.get("finish_reason") or {}).items()},
+        )
+        if usage.avg_total_tokens is not None and usage.successful is not None:
+            usage.total_tokens_est = round(usage.avg_total_tokens * usage.successful)
+    window = None
+    runs = rs.get("inference_run_times") if isinstance(rs.get("inference_run_times"), dict) else {}
+    spans = []
+    for entry in runs.values():
+        start, end = _ts(_dig(entry, "run_start")), _ts(_dig(entry, "last_request_time"))
+        if start and end and end >= start:
+            spans.append((end - start).total_seconds())
+    if spans:
+        window = round(sum(spans), 3)
+    total_runs = _int(ev.get("total_runs")) or (len(runs) if runs else None)
+    return usage, _num(ev.get("runtime_seconds")), window, total_runs
+
+
+def _log_window(log: Path) -> tuple[str | None, str | None, float | None]:
+    """First and last nemo-evaluator timestamps of a task log, and the seconds between them."""
+    if not log.is_file():
+        return None, None, None
+    first = last = None
+    try:
+        with log.open("rb") as f:
+            for _ in range(2000):
+                line = f.readline()
+                if not line:
+                    break
+                m = _LOG_TS.match(line.decode("utf-8", "replace"))
+                if m:
+                    first = m.group(1)
+                    break
+            size = f.seek(0, 2)
+            f.seek(max(0, size - 256 * 1024))
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                m = _LOG_TS.match(line)
+                if m:
+                    last = m.group(1)
+    except OSError:
+        return None, None, None
+    a, b = _ts(first), _ts(last)
+    if not a or not b or b < a:
+        return first, last, None
+    return first, last, round((b - a).total_seconds(), 3)
+
+
+def _progress(artifacts: Path) -> str | None:
+    for path in sorted(artifacts.glob("*/progress.json")) if artifacts.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return f"{int(data['done'])}/{int(data['total'])}"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    counter = artifacts / "progress"
+    if counter.is_file():
+        text = counter.read_text(encoding="utf-8", errors="replace").strip()
+        return text.splitlines()[-1] if text else None
+    return None
+
+
+def _signal_of(marker: Path) -> str:
+    try:
+        sig = json.loads(marker.read_text(encoding="utf-8")).get("signal")
+        return f", {sig}" if sig else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def _load_yaml(path: Path, notes: list[str]):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        notes.append(f"cannot read {path.name}: {type(exc).__name__}")
+        return None
+
+
+def _load_json(path: Path, notes: list[str]):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"cannot read {path.name}: {type(exc).__name__}")
+        return None
+
+
+def _dig(doc, *keys):
+    for key in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _first(*values):
+    for v in values:
+        if v not in (None, ""):
+            return v
+    return None
+
+
+def _num(v) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if f == f else None  # NaN -> None
+
+
+def _int(v) -> int | None:
+    f = _num(v)
+    return int(f) if f is not None else None
+
+
+def _ts(text) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.rstrip("Z"))
+    except ValueError:
+        return None
