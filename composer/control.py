@@ -39,8 +39,22 @@ def ensure_builtin_images(images: list[str], say: Callable[[str], None] = lambda
     return missing
 
 
-def start(run: RunInfo, say: Callable[[str], None] = lambda _: None) -> None:
-    ensure_builtin_images(run_images(run), say)
+def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
+    """Pull the (non built-in) images the engine lacks, so a missing image is one clear error up front."""
+    builtin = {img.tag for img in BUILTIN_IMAGES.values()}
+    for image in runtime.missing_images([i for i in images if i not in builtin]):
+        say(f"pulling {image}")
+        runtime.pull(image)
+
+
+def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
+    """Every image a run needs, on the engine: built-in ones built, others pulled (before anything is written)."""
+    ensure_builtin_images(images, say)
+    ensure_pulled(images, say)
+
+
+def start(run: RunInfo) -> None:
+    """Launch the background scheduler for a written run whose images are present."""
     _launch(run, None, (COMPOSE_FILE,))
 
 
@@ -82,7 +96,7 @@ def resume(run: RunInfo) -> list[str]:
     clear_kill_markers(run, todo)
     lanes = run.meta.get("max_parallel")
     write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
-    ensure_builtin_images(run_images(run))
+    ensure_images(run_images(run))
     _launch(run, todo, (COMPOSE_FILE, RESUME_FILE))
     return todo
 

@@ -75,9 +75,14 @@ def _run(argv: list[str], *, timeout: float = 60, check: bool = True) -> subproc
     return result
 
 
+_PROGRESS = re.compile(r"^(Container|Network|Volume|Image)\s+\S+\s+\S+$")  # compose's "Container x  Error"
+
+
 def _first_error(stderr: str) -> str:
+    """The line that says what went wrong: compose's progress lines ("Container x  Error") are skipped."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower() or "Error" in line]
+    lines = [line for line in lines if not _PROGRESS.match(line)] or lines
+    errors = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
     return (errors or lines or [""])[-1][:300]
 
 
@@ -131,6 +136,21 @@ def build_image(context: Path, tag: str, build_args: dict[str, str]) -> None:
     except DockerException as exc:
         raise RuntimeFailure(f"building {tag} failed: {_first_error(exc.stderr or '')}",
                              hint=f"see the build context {context}") from None
+
+
+def pull(image: str) -> None:
+    """Pull one image; :class:`PrerequisiteError` (exit 3) with a hint when it cannot be had."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        _client().image.pull(image, quiet=True)
+    except DockerException as exc:
+        reason = _first_error(exc.stderr or "") or "pull failed"
+        hint = ("docker login nvcr.io (NGC API key), or set the task's container: to an image you have, "
+                "or build: true to build the harness from PyPI") if image.startswith("nvcr.io/") else \
+            f"docker pull {image} on a machine that reaches its registry, or build it locally"
+        raise PrerequisiteError(f"image {image} is not on this engine and cannot be pulled ({reason[:160]})",
+                                hint=hint) from None
 
 
 # ---------------------------------------------------------------- the scheduler

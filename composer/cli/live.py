@@ -24,7 +24,7 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from ..workspace import read_run
 
     run = read_run(prepared.run_dir)
-    control.start(run, say=lambda m: typer.echo(m, err=True))
+    control.start(run)
     if detach:
         _wait_created(run)
         if json_out:
@@ -56,9 +56,14 @@ def _wait_created(run, timeout: float = 120) -> None:
 def _raise_if_scheduler_failed(st, run) -> None:
     from ..errors import RuntimeFailure
 
-    if st.scheduler == "failed" and not any(j.container for j in st.jobs):
+    # No task ever ran: containers may exist, still "created" (compose creates dependents before the
+    # model is healthy), so look at what ran rather than at what exists.
+    never_ran = all(j.exit_code is None and j.state not in ("RUNNING", "SUCCESS", "KILLED") for j in st.jobs)
+    if st.scheduler == "failed" and never_ran:
         model_hint = f"docker compose -p {run.project} logs model" if run.model else f"see {run.run_dir}/.evalcompose/up.log"
-        raise RuntimeFailure(f"docker compose up failed: {st.scheduler_error}", hint=model_hint)
+        what = ("the model server never became healthy, no task started" if run.model and "unhealthy" in st.scheduler_error
+                else "docker compose up failed")
+        raise RuntimeFailure(f"{what}: {st.scheduler_error}", hint=model_hint)
 
 
 def watch_run(run, json_out: bool = False) -> int:

@@ -49,7 +49,12 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
         runtime.preflight()
     prepared = prepare(config, config_dir, config_name, overrides, env_file)
     if not dry_run:
+        from .. import control
+
         require_variables(prepared)
+        plan = prepared.plan
+        control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []),
+                              say=lambda m: typer.echo(m, err=True))
         os.environ.update(prepared.environ)  # the env file's values reach compose (secrets) in memory only
     prepared.write()
     if dry_run:
