@@ -7,12 +7,14 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from . import runtime
-from .images import BUILTIN_IMAGES, base_image, base_image_candidates, prepare_build_context
+from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, compose_build,
+                     is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, RESUME_FILE
 from .render import resume_override
-from .status import SUCCESS, RunStatus, collect
+from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
 
@@ -30,26 +32,68 @@ def ensure_builtin_images(images: list[str], say: Callable[[str], None] = lambda
     missing = runtime.missing_images(wanted) if wanted else []
     if not missing:
         return []
-    candidates = base_image_candidates()
-    absent = set(runtime.missing_images(candidates))
-    base = next((c for c in candidates if c not in absent), base_image())
+    base = pick_base_image()
     for tag in missing:
         say(f"building {tag} FROM {base} (once; later runs reuse it)")
         runtime.build_image(prepare_build_context(by_tag[tag].name), tag, {"BASE_IMAGE": base})
     return missing
 
 
+def pick_base_image(engine_required: bool = True) -> str:
+    """BASE_IMAGE for evalcompose's builds: the first candidate the engine has, else the configured one.
+
+    ``engine_required=False`` (dry runs): no engine answering gives the configured one.
+    """
+    candidates = base_image_candidates()
+    absent = runtime.missing_images(candidates) if engine_required else runtime.missing_images_if_engine(candidates)
+    if absent is None:
+        return base_image()
+    return next((c for c in candidates if c not in absent), base_image())
+
+
+def _built_here(image: str) -> bool:
+    """An evalcompose image (built-in, or a harness built from PyPI): never pulled."""
+    return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
+
+
+def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
+                          say: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Build the harness images from PyPI (spec, filled wheel cache) that the engine lacks; returns their tags.
+
+    Runs before the run folder exists: a one-service compose project in a temporary folder,
+    the wheel cache as its context (compose gives BuildKit, which the Dockerfile's RUN --mount needs).
+    """
+    by_tag = {spec.tag: (spec, wheels) for spec, wheels in builds}
+    missing = runtime.missing_images(list(by_tag)) if by_tag else []
+    for tag in missing:
+        spec, wheels = by_tag[tag]
+        say(f"building {tag} FROM {base}: nemo-evaluator + {spec.requirement} (once; later runs reuse it)")
+        runtime.build_with_compose(tag, {**compose_build(spec, base), "context": str(wheels)}, pypi_dockerfile())
+    return missing
+
+
+def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None) -> None:
+    """A written run's harness images built from PyPI, rebuilt by compose if the engine lost them."""
+    first = {t["image"]: t["service"] for t in reversed(run.tasks) if is_pypi_harness_tag(t["image"])}
+    for tag in runtime.missing_images(list(first)) if first else []:
+        say(f"building {tag} (docker compose build {first[tag]})")
+        runtime.compose_build(run.run_dir, run.project, [first[tag]])
+
+
 def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
     """Pull the (non built-in) images the engine lacks, so a missing image is one clear error up front."""
-    builtin = {img.tag for img in BUILTIN_IMAGES.values()}
-    for image in runtime.missing_images([i for i in images if i not in builtin]):
+    for image in runtime.missing_images([i for i in images if not _built_here(i)]):
         say(f"pulling {image}")
         runtime.pull(image)
 
 
-def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
-    """Every image a run needs, on the engine: built-in ones built, others pulled (before anything is written)."""
+def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None,
+                  builds: list[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
+    """Every image a run needs, on the engine: built-in ones and ``builds`` built, others pulled
+    (before anything is written)."""
     ensure_builtin_images(images, say)
+    if builds:
+        ensure_harness_builds(builds, base or pick_base_image(), say)
     ensure_pulled(images, say)
 
 
@@ -96,7 +140,12 @@ def resume(run: RunInfo) -> list[str]:
     clear_kill_markers(run, todo)
     lanes = run.meta.get("max_parallel")
     write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
+    ensure_run_builds(run)
     ensure_images(run_images(run))
+    # Their old exited containers would read KILLED/FAILED until compose starts them again (after
+    # the model is healthy again, possibly minutes): without them, status says PENDING meanwhile.
+    runtime.remove(run.run_dir, run.project, [j.service for j in current.jobs if j.service in todo
+                                              and j.container and j.state in (FAILED, KILLED)])
     _launch(run, todo, (COMPOSE_FILE, RESUME_FILE))
     return todo
 

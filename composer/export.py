@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -241,16 +242,20 @@ def export_mlflow(results: Iterable[TaskResult], tracking_uri: str | None = None
                           hint="pass --tracking-uri (http://host:5000, file:/path, a folder) or set MLFLOW_TRACKING_URI")
     if "://" not in uri and not uri.startswith("file:"):
         uri = Path(uri).expanduser().resolve().as_uri()
-    file_store = uri.startswith("file:")
     report = ExportReport()
     rows = exportable(results, log_metrics, report)
-    saved = os.environ.get("MLFLOW_ALLOW_FILE_STORE")
-    if file_store and saved is None:
-        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the user asked for a file store by name
-    try:
+    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}  # MLflow's own default retries for ~4 minutes
+    if uri.startswith("file:"):
+        defaults["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the user asked for a file store by name
+    with _env_defaults(defaults):
         client = MlflowClient(tracking_uri=uri.rstrip("/"))
-        exp = client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        try:
+            exp = client.get_experiment_by_name(experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EvalComposeError(f"MLflow at {_redact(uri)}: {_redact(first)[:300]}",
+                                   hint="is the tracking server up? check --tracking-uri / MLFLOW_TRACKING_URI") from None
         for row in rows:
             r = row.result
             try:
@@ -296,13 +301,30 @@ def export_mlflow(results: Iterable[TaskResult], tracking_uri: str | None = None
                 report.failed.append((r.job_id, f"MLflow: {type(exc).__name__}: {exc}"))
                 continue
             report.exported.append(r.job_id)
-            report.written.append(run_id)
+            report.written.append(f"{r.job_id}: run {run_id} (experiment '{experiment}', {_redact(uri)})")
             report.details.append({"job_id": r.job_id, "run_id": run_id, "experiment_id": exp_id,
-                                   "tracking_uri": uri})
-    finally:
-        if file_store and saved is None:
-            os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)
+                                   "tracking_uri": _redact(uri)})
     return report
+
+
+def _redact(text: str) -> str:
+    """Drop ``user:password@`` from URLs: messages never carry credentials."""
+    import re
+
+    return re.sub(r"(\w+://)[^/@\s]+@", r"\1", text)
+
+
+@contextmanager
+def _env_defaults(values: dict[str, str]):
+    """Set environment variables the user has not set, for the duration of the block."""
+    added = [k for k in values if k not in os.environ]
+    for k in added:
+        os.environ[k] = values[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 # ---------------------------------------------------------------------------------------- W&B
@@ -367,6 +389,6 @@ def export_wandb(results: Iterable[TaskResult], project: str | None = None, enti
             report.failed.append((r.job_id, f"W&B: {type(exc).__name__}: {exc}"))
             continue
         report.exported.append(r.job_id)
-        report.written.append(detail["url"] or detail["dir"])
+        report.written.append(f"{r.job_id}: {detail['url'] or detail['dir']}")
         report.details.append(detail)
     return report

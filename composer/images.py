@@ -30,10 +30,13 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,7 @@ BASE_IMAGE_ENV = "EVALCOMPOSE_BASE_IMAGE"
 BASE_IMAGE_CANDIDATES = (DEFAULT_BASE_IMAGE, LOCAL_BASE_IMAGE)
 WHEEL_PYTHON_VERSION = "3.11"
 WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+WHEELHOUSE_MARKER = ".complete.json"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,51 @@ def _pip_download_args(dest: Path, requirements: list[str]) -> list[str]:
     return args + ["-d", str(dest), "pip", *requirements]
 
 
+def wheelhouse_cache_folder(requirements: list[str] | tuple[str, ...]) -> Path:
+    """Where the wheels for `requirements` are cached (filled or not)."""
+    key = json.dumps([sorted(requirements), WHEEL_PYTHON_VERSION, WHEEL_PLATFORMS])
+    return cache_dir() / "wheelhouse" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
+                      say: Callable[[str], None] | None = None) -> Path:
+    """The cache folder holding pip + the wheels for `requirements` (and their dependencies).
+
+    Downloads once (``pip download`` on the host: its proxy, CA bundle and index settings apply)
+    into ``<cache_dir()>/wheelhouse/<key>``, the key a hash of the requirements; later calls
+    return the folder at once. ``say`` gets progress lines (downloads only).
+    """
+    reqs = sorted(requirements)
+    cached = wheelhouse_cache_folder(reqs)
+    key = cached.name
+    if (cached / WHEELHOUSE_MARKER).is_file():
+        return cached
+    if say:
+        say(f"downloading wheels for {' '.join(reqs)} into {cached} (once; later runs reuse them)")
+    started = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=_mkdir(cached.parent)))
+    try:
+        proc = subprocess.run(_pip_download_args(tmp, reqs), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
+                                    hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
+        files = sorted(p.name for p in tmp.glob("*.whl"))
+        (tmp / WHEELHOUSE_MARKER).write_text(json.dumps({"requirements": reqs, "files": files}, indent=1))
+        shutil.rmtree(cached, ignore_errors=True)
+        os.replace(tmp, cached)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if say:
+        size = sum(p.stat().st_size for p in cached.glob("*.whl")) / 1e6
+        say(f"  {len(files)} wheels, {size:.0f} MB in {time.monotonic() - started:.0f} s")
+    return cached
+
+
+def wheelhouse_files(cached: Path) -> list[str]:
+    """The wheel file names of a filled cache folder."""
+    return json.loads((cached / WHEELHOUSE_MARKER).read_text())["files"]
+
+
 def fill_wheelhouse(dest: Path | str, requirements: list[str] | tuple[str, ...]) -> Path:
     """Put pip + the wheels for `requirements` (and their dependencies) into `dest`.
 
@@ -103,25 +152,9 @@ def fill_wheelhouse(dest: Path | str, requirements: list[str] | tuple[str, ...])
     (hard-link when possible). Returns `dest`.
     """
     dest = Path(dest)
-    reqs = sorted(requirements)
-    key = hashlib.sha256(json.dumps([reqs, WHEEL_PYTHON_VERSION, WHEEL_PLATFORMS]).encode()).hexdigest()[:16]
-    cached = cache_dir() / "wheelhouse" / key
-    marker = cached / ".complete.json"
-    if not marker.is_file():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=_mkdir(cached.parent)))
-        try:
-            proc = subprocess.run(_pip_download_args(tmp, reqs), capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
-                                        hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
-            (tmp / ".complete.json").write_text(json.dumps(
-                {"requirements": reqs, "files": sorted(p.name for p in tmp.glob("*.whl"))}, indent=1))
-            shutil.rmtree(cached, ignore_errors=True)
-            os.replace(tmp, cached)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    cached = cached_wheelhouse(requirements)
     _mkdir(dest)
-    for name in json.loads(marker.read_text())["files"]:
+    for name in wheelhouse_files(cached):
         src, dst = cached / name, dest / name
         if dst.exists():
             continue
@@ -155,6 +188,109 @@ def prepare_build_context(image_name: str, dest_dir: Path | str | None = None) -
     if image.wheels:
         fill_wheelhouse(ctx / "wheelhouse", image.wheels)
     return ctx
+
+
+# ---------------------------------------------------------------- harness images built from PyPI
+# A catalog harness that has a PyPI package (catalog.json harnesses[*].pypi_package) can be
+# built instead of pulled (config `build: true`): nemo-evaluator + that package on BASE_IMAGE,
+# from the template images/pypi-harness/Dockerfile and a wheelhouse filled on the host. In a run
+# folder: build/<slug>/Dockerfile beside build/<slug>/wheelhouse/ (the build context), see
+# link_wheelhouse(); compose builds it (`docker compose build`, or `up` when the image is missing).
+
+PYPI_TEMPLATE = "pypi-harness"
+# nemo-evaluator for built harnesses: the 0.2.x line, the one the launcher 0.2.6 installs. The
+# 26.3 harness packages accept it (nvidia-lm-eval needs >=0.2.0, nvidia-simple-evals and
+# nvidia-bigcode-eval >=0.1.51); the built-in harness image has the same version.
+NEMO_EVALUATOR_REQUIREMENT = "nemo-evaluator==0.2.8"
+BUILD_DIR = "build"  # in the run folder
+PYPI_TAG_PREFIX = "evalcompose/harness-"
+
+
+def is_pypi_harness_tag(image: str) -> bool:
+    """A tag of a harness image built from PyPI (evalcompose/harness-<harness>:<version>)."""
+    return image.startswith(PYPI_TAG_PREFIX) and image not in {img.tag for img in BUILTIN_IMAGES.values()}
+
+
+@dataclass(frozen=True)
+class HarnessBuild:
+    """How to build one catalog harness's image from PyPI (pure data, no I/O)."""
+
+    harness: str  # catalog harness name, e.g. simple_evals
+    package: str  # its PyPI package, e.g. nvidia-simple-evals
+    version: str  # the package version matching the catalog image, e.g. 26.3 for :26.03
+
+    @property
+    def slug(self) -> str:
+        """The harness name as a Docker repository component and folder name."""
+        name = re.sub(r"[^a-z0-9._-]+", "-", self.harness.lower())
+        return re.sub(r"[._-]{2,}", "-", name).strip("._-") or "harness"
+
+    @property
+    def tag(self) -> str:
+        version = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.version).lstrip(".-")[:128] or "latest"
+        return f"{PYPI_TAG_PREFIX}{self.slug}:{version}"
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    @property
+    def requirements(self) -> tuple[str, str]:
+        return (NEMO_EVALUATOR_REQUIREMENT, self.requirement)
+
+    @property
+    def folder(self) -> str:
+        """Its folder in the run folder: Dockerfile + wheelhouse/ (the context)."""
+        return f"{BUILD_DIR}/{self.slug}"
+
+
+def pypi_version(image: str) -> str:
+    """The PyPI version of a harness package matching a catalog image: ``...:26.03`` -> ``26.3``."""
+    tag = image.rpartition(":")[2]
+    if not re.fullmatch(r"\d+(\.\d+)*", tag):
+        raise ValueError(f"image {image} has no numeric release tag")
+    return ".".join(str(int(part)) for part in tag.split("."))
+
+
+def harness_build(harness: str, package: str, image: str) -> HarnessBuild:
+    return HarnessBuild(harness, package, pypi_version(image))
+
+
+def pypi_dockerfile() -> str:
+    return (templates_dir() / "images" / PYPI_TEMPLATE / "Dockerfile").read_text(encoding="utf-8")
+
+
+def compose_build(build: HarnessBuild, base: str) -> dict[str, object]:
+    """The compose ``build:`` of a service running ``build.tag`` (paths relative to the run folder).
+
+    ``base`` is the default of BASE_IMAGE; ``$EVALCOMPOSE_BASE_IMAGE`` overrides it at build time.
+    """
+    return {"context": f"./{build.folder}/wheelhouse", "dockerfile": "../Dockerfile",
+            "args": {"BASE_IMAGE": f"${{{BASE_IMAGE_ENV}:-{base}}}",
+                     "NEMO_EVALUATOR_REQUIREMENT": NEMO_EVALUATOR_REQUIREMENT,
+                     "HARNESS_REQUIREMENT": build.requirement}}
+
+
+def link_wheelhouse(cached: Path, dest: Path) -> str:
+    """Make `dest` (a new folder in a run folder) hold the wheels of the cache folder `cached`.
+
+    Hard links when both are on one file system (no space used; the run folder stays complete
+    if the cache is cleared); across file systems a symlink to `cached` instead of a copy (a
+    wheelhouse is 100+ MB; the build then reads the cache, which BuildKit follows for the context
+    root). Returns "hard links" or "symlink".
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".wheelhouse.", dir=dest.parent))
+    try:
+        for name in wheelhouse_files(cached):
+            os.link(cached / name, staging / name)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        dest.symlink_to(cached.resolve(), target_is_directory=True)
+        return "symlink"
+    staging.chmod(0o755)
+    os.replace(staging, dest)
+    return "hard links"
 
 
 def main(argv: list[str] | None = None) -> int:

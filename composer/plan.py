@@ -23,6 +23,7 @@ from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
 from .config.legacy import deep_merge
 from .errors import ConfigError
+from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
 
 FORMAT_VERSION = 1
 RESULTS_DIR = "/results"
@@ -53,8 +54,9 @@ class TaskPlan:
     secrets: dict[str, str]  # container variable -> host variable, delivered as compose secrets
     mounts: tuple[Mount, ...]
     after: str | None  # the task service this one waits for (its lane predecessor)
-    build: bool = False
+    build: bool = False  # the image is built from PyPI (build_spec), not pulled
     hooks: dict[str, str] = field(default_factory=dict)  # pre_cmd / post_cmd shell text
+    build_spec: HarnessBuild | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Plan:
     max_parallel: int | None
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    build_base: str = DEFAULT_BASE_IMAGE  # default BASE_IMAGE of harness images built from PyPI (caller picks)
 
     @property
     def host_variables(self) -> list[str]:
@@ -144,15 +147,37 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v) for v in extras.volumes]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
+        spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
-                              name=ctask.name, harness=ctask.harness, image=task_cfg.container or ctask.image,
+                              name=ctask.name, harness=ctask.harness,
+                              image=spec.tag if spec else task_cfg.container or ctask.image,
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
-                              mounts=tuple(mounts), after=after, hooks=hooks,
-                              build=bool(task_cfg.build if task_cfg.build is not None else cfg.evaluation.build)))
+                              mounts=tuple(mounts), after=after, hooks=hooks, build=spec is not None,
+                              build_spec=spec))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),
                 config=loaded.resolved)
+
+
+def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | None:
+    """The PyPI build of the task's harness when ``build: true`` (the task's, else evaluation's) asks for it.
+
+    The built-in harness is always built locally (no spec); a task's own ``container`` wins over
+    ``evaluation.build`` and contradicts its own ``build: true``.
+    """
+    wanted = task_cfg.build if task_cfg.build is not None else cfg.evaluation.build
+    if not wanted or ctask.harness == BUILTIN_HARNESS or (task_cfg.container and task_cfg.build is None):
+        return None
+    if task_cfg.container:
+        raise ConfigError(f"{key}.build", "build: true and container: exclude each other",
+                          hint="drop container: to build the harness image from PyPI, or build: to run that image")
+    if not ctask.pypi_package:
+        inherited = "" if task_cfg.build else " (build: true comes from evaluation.build)"
+        raise ConfigError(f"{key}.build", f"harness {ctask.harness} (task {ctask.name}) has no PyPI package to "
+                          f"build its image from{inherited}",
+                          hint=f"set {key}.build: false to pull {ctask.image}, or a container: you have")
+    return harness_build(ctask.harness, ctask.pypi_package, ctask.image)
 
 
 def _service_name(task_name: str) -> str:

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from functools import cache
 from pathlib import Path
 
@@ -71,8 +72,31 @@ def _run(argv: list[str], *, timeout: float = 60, check: bool = True) -> subproc
     except subprocess.TimeoutExpired:
         raise RuntimeFailure(f"'{' '.join(argv[:4])} ...' did not answer in {timeout:.0f} s") from None
     if check and result.returncode != 0:
+        _raise_if_no_daemon(result.stderr)
         raise RuntimeFailure(_first_error(result.stderr) or f"{' '.join(argv[:3])} failed ({result.returncode})")
     return result
+
+
+_NO_DAEMON = ("cannot connect to the docker daemon", "is the docker daemon running", "error during connect")
+
+
+def _raise_if_no_daemon(stderr: str | None = None) -> None:
+    """A failed docker call because the daemon is down or unreachable is a prerequisite error (exit 3).
+
+    ``stderr`` None (python-on-whales streamed it away): ask the daemon for its version.
+    """
+    if stderr is None:
+        probe = subprocess.run([*docker_base(), "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                               text=True, timeout=20)
+        if probe.returncode == 0 and probe.stdout.strip():
+            return
+        stderr = probe.stderr
+    low = stderr.lower()
+    if any(s in low for s in _NO_DAEMON):
+        raise PrerequisiteError("the Docker daemon is not answering",
+                                hint="start it (sudo systemctl start docker, or scripts/setup-docker.sh)")
+    if "permission denied" in low and "docker" in low:
+        raise PrerequisiteError("permission denied on the Docker socket", hint="add yourself to the docker group")
 
 
 _PROGRESS = re.compile(r"^(Container|Network|Volume|Image)\s+\S+\s+\S+$")  # compose's "Container x  Error"
@@ -153,6 +177,45 @@ def pull(image: str) -> None:
                                 hint=hint) from None
 
 
+def missing_images_if_engine(images: list[str]) -> list[str] | None:
+    """:func:`missing_images`, or None when no engine answers (dry runs work without Docker)."""
+    from python_on_whales.client_config import ClientNotFoundError
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        return missing_images(images)
+    except (DockerException, ClientNotFoundError):
+        return None
+
+
+def compose_build(project_dir: Path, project: str, services: list[str] | None = None,
+                  files: tuple[str, ...] = (COMPOSE_FILE,), timeout: float = 3600) -> None:
+    """``docker compose build [SERVICES]``: BuildKit through the engine, no buildx plugin needed."""
+    argv = [str(a) for a in _client(project_dir, project, files).compose.docker_compose_cmd]
+    try:
+        result = subprocess.run([*argv, "build", *(services or [])], capture_output=True, text=True, timeout=timeout,
+                                cwd=project_dir, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"docker compose build in {project_dir} took over {timeout:.0f} s") from None
+    if result.returncode != 0:
+        _raise_if_no_daemon(result.stderr)
+        raise RuntimeFailure(f"docker compose build failed: {_first_error(result.stderr)}",
+                             hint=f"rerun it to see the whole log: cd {project_dir} && docker compose build") from None
+
+
+def build_with_compose(tag: str, build: dict, dockerfile: str) -> None:
+    """Build ``tag`` from a compose ``build:`` block and Dockerfile text, in a throw-away compose project."""
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="evalcompose-build-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+        doc = {"services": {"image": {"image": tag, "build": {**build, "dockerfile": str(Path(tmp) / "Dockerfile")}}}}
+        (Path(tmp) / COMPOSE_FILE).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        compose_build(Path(tmp), "evalcompose-build")
+
+
 # ---------------------------------------------------------------- the scheduler
 
 def state_dir(run_dir: Path) -> Path:
@@ -225,8 +288,19 @@ def stop_scheduler(run_dir: Path) -> None:
 # ---------------------------------------------------------------- queries (fast path, no python-on-whales)
 
 def containers(project: str) -> list[dict]:
-    """One row per container of the project (``docker compose ps -a --format json``)."""
-    result = _run([*docker_base(), "compose", "-p", project, "ps", "-a", "--no-trunc", "--format", "json"], timeout=30)
+    """One row per container of the project (``docker compose ps -a --format json``).
+
+    While ``up`` is creating containers, ``compose ps`` can list one the daemon cannot inspect yet
+    ("No such container", seen on Engine 20.10): that answer is retried, briefly.
+    """
+    argv = [*docker_base(), "compose", "-p", project, "ps", "-a", "--no-trunc", "--format", "json"]
+    for attempt in range(5):
+        result = _run(argv, timeout=30, check=False)
+        if result.returncode == 0 or "no such container" not in result.stderr.lower():
+            break
+        time.sleep(0.1 * (attempt + 1))
+    if result.returncode != 0:
+        _run(argv, timeout=30)  # raises with the error explained
     return _json_rows(result.stdout)
 
 
@@ -255,7 +329,21 @@ def stop(run_dir: Path, project: str, services: list[str] | None, timeout: int =
     try:
         _client(run_dir, project).compose.stop(services or None, timeout=timeout)
     except DockerException as exc:
+        _raise_if_no_daemon(exc.stderr or None)
         raise RuntimeFailure(f"stopping {project} failed: {_first_error(exc.stderr or '')}") from None
+
+
+def remove(run_dir: Path, project: str, services: list[str]) -> None:
+    """Remove the (stopped) containers of ``services``; their bind-mounted artifacts and logs stay."""
+    from python_on_whales.exceptions import DockerException
+
+    if not services:
+        return
+    try:
+        _client(run_dir, project).compose.rm(services, stop=False)
+    except DockerException as exc:
+        _raise_if_no_daemon(exc.stderr or None)
+        raise RuntimeFailure(f"removing containers of {project} failed: {_first_error(exc.stderr or '')}") from None
 
 
 def down(run_dir: Path, project: str) -> None:
@@ -263,8 +351,9 @@ def down(run_dir: Path, project: str) -> None:
     from python_on_whales.exceptions import DockerException
 
     try:
-        _client(run_dir, project).compose.down(timeout=10, remove_orphans=True)
+        _client(run_dir, project).compose.down(timeout=10, remove_orphans=True, quiet=True)  # stderr kept for errors
     except DockerException as exc:
+        _raise_if_no_daemon(exc.stderr or None)
         raise RuntimeFailure(f"removing {project} failed: {_first_error(exc.stderr or '')}") from None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -19,12 +20,28 @@ class Prepared:
     env_file: Path | None
     missing: list[tuple[str, str]]  # (host variable, config key that names it)
     files: dict[str, str]
+    wheelhouses: dict[str, Path] = field(default_factory=dict)  # build folder -> filled wheel cache
+
+    @property
+    def builds(self) -> list:
+        """The distinct harness images built from PyPI (:class:`composer.images.HarnessBuild`)."""
+        return list({t.build_spec.tag: t.build_spec for t in self.plan.tasks if t.build_spec}.values())
+
+    def fill_wheelhouses(self, say: Callable[[str], None]) -> None:
+        """Download (once, into the cache) the wheels of every harness built from PyPI."""
+        from ..images import cached_wheelhouse
+
+        for spec in self.builds:
+            self.wheelhouses[spec.folder] = cached_wheelhouse(spec.requirements, say)
 
     def write(self) -> Path:
-        """Write the run folder (all or nothing) and register it."""
+        """Write the run folder (all or nothing) and register it; then link the wheelhouses into it."""
+        from ..images import link_wheelhouse
         from ..workspace import write_run
 
         self.run_dir = write_run(self.plan, self.files)
+        for folder, cached in self.wheelhouses.items():
+            link_wheelhouse(cached, self.run_dir / folder / "wheelhouse")
         return self.run_dir
 
 
@@ -56,6 +73,10 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
     uid, gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else (0, 0)
     plan = build_plan(loaded, load_catalog(), invocation_id=secrets.token_hex(8), now=datetime.now(),
                       user=f"{uid}:{gid}", cwd=Path.cwd())
+    if any(t.build_spec for t in plan.tasks):  # BASE_IMAGE default: what this engine has, if one answers
+        from ..control import pick_base_image
+
+        plan = replace(plan, build_base=pick_base_image(engine_required=False))
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,

@@ -111,9 +111,7 @@ def _table(st, elapsed: float):
 
 
 def _print_results(run, console) -> None:
-    try:
-        from ..results import print_results
-    except ImportError:  # results reading not available in this build
-        return
+    from .results_cmds import print_results  # (it lives in the CLI, not in composer.results)
+
     print_results([run], console)
     sys.stdout.flush()

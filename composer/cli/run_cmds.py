@@ -48,13 +48,17 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
 
         runtime.preflight()
     prepared = prepare(config, config_dir, config_name, overrides, env_file)
+    say = lambda m: typer.echo(m, err=True)  # noqa: E731
+    if not dry_run:
+        require_variables(prepared)
+    prepared.fill_wheelhouses(say)  # harnesses built from PyPI: the dry-run project builds too
     if not dry_run:
         from .. import control
 
-        require_variables(prepared)
         plan = prepared.plan
-        control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []),
-                              say=lambda m: typer.echo(m, err=True))
+        control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []), say=say,
+                              builds=[(b, prepared.wheelhouses[b.folder]) for b in prepared.builds],
+                              base=plan.build_base)
         os.environ.update(prepared.environ)  # the env file's values reach compose (secrets) in memory only
     prepared.write()
     if dry_run:
