@@ -109,7 +109,11 @@ def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...]) ->
 
 
 def status(run: RunInfo) -> RunStatus:
-    return collect(run, runtime.containers(run.project), runtime.scheduler(run.run_dir))
+    # The scheduler first: once it is seen ended, the containers read after it show everything it
+    # started. Read the other way round, a container still "created" in the snapshot, started a
+    # moment later by a scheduler that then ended, would read FAILED ("never started").
+    scheduler = runtime.scheduler(run.run_dir)
+    return collect(run, runtime.containers(run.project), scheduler)
 
 
 def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:

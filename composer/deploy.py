@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import EvalConfig
+from .paths import host_path
 from .errors import ConfigError
 
 SERVICE = "model"
@@ -70,7 +71,7 @@ class ModelPlan:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-def plan_model(cfg: EvalConfig) -> ModelPlan:
+def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
     """The model service for ``cfg.deployment`` (not ``none``)."""
     d = cfg.deployment
     server = SERVERS[d.type]
@@ -80,11 +81,11 @@ def plan_model(cfg: EvalConfig) -> ModelPlan:
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append(f"{_host_path(d.checkpoint_path)}:/checkpoint:ro")
+        volumes.append(f"{host_path(d.checkpoint_path, cwd)}:/checkpoint:ro")
     if server.cache_target:
-        source = _host_path(d.cache_path) if d.cache_path else CACHE_VOLUME
+        source = host_path(d.cache_path, cwd) if d.cache_path else CACHE_VOLUME
         volumes.append(f"{source}:{server.cache_target}")
-    volumes += [f"{_host_path(src)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
+    volumes += [f"{host_path(src, cwd)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
         kind, _, value = spec.partition(":")
@@ -112,7 +113,3 @@ def _auto_gpus(d, server: Server) -> str | None:
     if d.type == "nim":
         return "all"
     return str(d.tensor_parallel_size * d.pipeline_parallel_size * max(d.data_parallel_size, 1))
-
-
-def _host_path(path: str) -> str:
-    return str(Path(path).expanduser().resolve())

@@ -23,6 +23,7 @@ from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
 from .config.legacy import deep_merge
 from .errors import ConfigError
+from .paths import host_path
 from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
 
 FORMAT_VERSION = 1
@@ -32,9 +33,10 @@ LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 @dataclass(frozen=True)
 class Mount:
-    source: str  # relative to the run folder, or absolute
+    source: str  # relative to the run folder, absolute, or a named volume
     target: str
     read_only: bool = False
+    volume: bool = False  # source is a named volume (docker run -v NAME:/path)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
-    model = deploy.plan_model(cfg) if cfg.deployment.type != "none" else None
+    model = deploy.plan_model(cfg, cwd) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url
     network_mode = None
@@ -143,9 +145,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                  if (v := getattr(task_cfg, k) or getattr(cfg.evaluation, k))}
         mounts += [Mount(f"{service}/{k}.sh", f"/evalcompose/{k}.sh", True) for k in hooks]
         if task_cfg.dataset_dir:
-            mounts.append(Mount(str(Path(task_cfg.dataset_dir).resolve()), task_cfg.dataset_mount_path, True))
+            mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
-        mounts += [_volume_mount(v) for v in extras.volumes]
+        mounts += [_volume_mount(v, cwd) for v in extras.volumes]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
@@ -247,12 +249,15 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     return env, secrets
 
 
-def _volume_mount(spec: str) -> Mount:
+def _volume_mount(spec: str, cwd: Path) -> Mount:
+    """``SRC:DST[:ro]`` from ``-v``: a path (made absolute against ``cwd``) or a named volume."""
     parts = spec.split(":")
     source, target = parts[0], parts[1]
-    if source.startswith((".", "/", "~")):
-        source = str(Path(source).expanduser().resolve())
-    return Mount(source, target, len(parts) > 2 and "ro" in parts[2].split(","))
+    read_only = len(parts) > 2 and "ro" in parts[2].split(",")
+    if not source.startswith((".", "/", "~")):
+        return Mount(source, target, read_only, volume=True)
+    return Mount(host_path(source, cwd), target, read_only)
+
 
 
 

@@ -9,6 +9,7 @@ No file holds a secret value: secrets are compose ``secrets`` read from the envi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -58,8 +59,11 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
+    volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
-        doc["volumes"] = {CACHE_VOLUME: {"name": f"evalcompose-{CACHE_VOLUME}"}}
+        volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
+    if volumes:
+        doc["volumes"] = dict(sorted(volumes.items()))
     return doc
 
 
@@ -99,7 +103,7 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
                 "env_file": [f"{task.service}/task.env"]})
     if task.secrets:
         svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(task.secrets.items())]
-    svc["volumes"] = [_mount(m.source, m.target, m.read_only) for m in task.mounts]
+    svc["volumes"] = [_mount(m.source, m.target, m.read_only, m.volume) for m in task.mounts]
     svc["labels"] = _labels(plan, "task", task)
     depends: dict[str, Any] = {}
     if plan.model:
@@ -159,8 +163,8 @@ def _gpu_reservation(gpus: str) -> dict[str, Any]:
     return {"resources": {"reservations": {"devices": [device]}}}
 
 
-def _mount(source: str, target: str, read_only: bool) -> str:
-    src = source if source.startswith(("/", "~")) or ":" in source else f"./{source}"
+def _mount(source: str, target: str, read_only: bool, volume: bool = False) -> str:
+    src = source if volume or source.startswith(("/", "~")) else f"./{source}"
     return f"{src}:{target}:ro" if read_only else f"{src}:{target}"
 
 
@@ -171,9 +175,17 @@ def _escape(text: str) -> str:
 
 def _env_file(env: dict[str, str], comment: str, refs: dict[str, str] | None = None) -> str:
     lines = [f"# {comment}"]
-    lines += [f"{k}={_escape(v)}" for k, v in sorted(env.items())]
+    lines += [f"{k}={_env_value(v)}" for k, v in sorted(env.items())]
     lines += [f"{k}={v}" for k, v in sorted((refs or {}).items())]
     return "\n".join(lines) + "\n"
+
+
+def _env_value(value: str) -> str:
+    """A literal for a compose env file: double-quoted (so `` #`` is no comment), ``\\ " $`` escaped."""
+    if re.fullmatch(r"[\w./:,@+=-]*", value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "$$")
+    return f'"{escaped}"'
 
 
 def _header(plan: Plan) -> str:

@@ -122,14 +122,10 @@ def test_missing_host_variable_on_up(tmp_cwd: Path, evalcompose_home: Path) -> N
     assert "target.api_endpoint.api_key_name" in line and "API_KEY is not set" in line and "hint:" in line
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:78 lets FileNotFoundError escape for a "
-                   "defaults entry naming a missing config: a traceback, not one line with exit 2")
 def test_missing_include(tmp_cwd: Path, evalcompose_home: Path) -> None:
-    check_error(tmp_cwd, evalcompose_home, "defaults: [common, _self_]\n" + GOOD, [], ["defaults"])  # subprocess
+    check_error(tmp_cwd, evalcompose_home, "defaults: [common, _self_]\n" + GOOD, [], ["defaults"], subprocess=False)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 2 item 7 asks every config error for a hint; pydantic type errors "
-                   "get none (composer/config/loader.py:217, _config_error returns no hint for them)")
 def test_wrong_type_has_a_hint(tmp_cwd: Path, evalcompose_home: Path) -> None:
     text, args, _ = CASES["wrong type"]
     check_error(tmp_cwd, evalcompose_home, text, args, ["hint:"], subprocess=False)

@@ -162,8 +162,5 @@ def test_literal_env_values_reach_the_container_unchanged(tmp_path: Path) -> Non
 
 
 @pytest.mark.compose
-@pytest.mark.xfail(strict=True, reason="BUG: composer/render.py:190 (_env_file) writes values unquoted, and "
-                   "Compose's env-file parser ends an unquoted value at ' #' (a comment): lit:'x #1' arrives as "
-                   "'x'. Fix: write KEY=\"...\" with \\ and \" escaped and $ as $$")
 def test_literal_env_value_with_a_hash_survives(tmp_path: Path) -> None:
     assert compose_environment(tmp_path, {"HASH": "x #not a comment"})["HASH"] == "x #not a comment"

@@ -183,8 +183,6 @@ def test_self_is_appended_when_missing(tmp_path: Path) -> None:
     assert cfg.execution.mode == "parallel"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/legacy.py:98 deep_merge lets a group's ??? replace a "
-                   "value set earlier (_self_ first); OmegaConf/Hydra merge keeps the set value")
 def test_self_first_keeps_values_that_groups_leave_mandatory(tmp_path: Path) -> None:
     cfg = load_text(tmp_path, "defaults: [_self_, {execution: local}]\n" + MINIMAL).config
     assert cfg.execution.output_dir == "out"
@@ -240,8 +238,6 @@ def test_include_from_the_config_dir(tmp_path: Path) -> None:
     assert cfg.evaluation.nemo_evaluator_config == {"config": {"params": {"parallelism": 7}}}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:98 gives an included config without a "
-                   "defaults list the implicit defaults too, so the include resets deployment to none")
 def test_include_does_not_reset_group_choices(tmp_path: Path) -> None:
     write_config(tmp_path, "execution:\n  mode: parallel\n", "common.yaml")
     cfg = load_text(tmp_path, """
@@ -253,8 +249,6 @@ def test_include_does_not_reset_group_choices(tmp_path: Path) -> None:
     assert cfg.deployment.type == "generic"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:78 _read_yaml lets FileNotFoundError "
-                   "escape for a defaults entry naming a missing config (a traceback instead of exit 2)")
 def test_missing_include_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_text(tmp_path, "defaults: [missing_include, _self_]\n" + MINIMAL)
@@ -328,10 +322,6 @@ def test_unset_env_interpolation_is_an_error_naming_the_key(tmp_path: Path) -> N
     assert "RUN_TAG" in err.value.one_line()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:170 looks for the resolver's exception in "
-                   "__cause__/__context__, which OmegaConf clears (unless OC_CAUSE=1), so the message is the generic "
-                   "'cannot resolve interpolation: _UnsetEnv raised ...'; also _UnsetEnv subclasses "
-                   "_SecretInterpolation, so line 172 would catch it first")
 def test_unset_env_interpolation_says_not_set(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_text(tmp_path, MINIMAL.replace("output_dir: out", "output_dir: res/${oc.env:RUN_TAG}"))
@@ -354,9 +344,6 @@ def test_secret_looking_env_interpolation_is_refused_even_with_a_default(tmp_pat
         load_text(tmp_path, MINIMAL.replace("model_id: org/model", "model_id: ${oc.env:SOME_API_KEY,x}"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:170-172 never sees _SecretInterpolation "
-                   "(OmegaConf clears __cause__), so the refusal reads 'cannot resolve interpolation: "
-                   "_SecretInterpolation raised ...' with a hint about interpolation syntax")
 def test_secret_interpolation_refusal_explains_why(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_text(tmp_path, MINIMAL.replace("model_id: org/model", "model_id: ${oc.env:SOME_API_KEY}"))
@@ -404,9 +391,6 @@ def test_unknown_keys_suggest(tmp_path: Path, replace, key: str, suggestion: str
     assert f"did you mean '{suggestion}'" in err.value.hint
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/config/loader.py:166 reports the ??? of the group default "
-                   "before pydantic sees the unknown key, so a typo of a mandatory key (outptu_dir) reads "
-                   "'execution.output_dir: is mandatory' with no word about the typo")
 def test_typo_of_a_mandatory_key_names_the_typo(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_text(tmp_path, MINIMAL.replace("output_dir: out", "outptu_dir: out"))

@@ -12,7 +12,7 @@ import yaml
 
 from composer.catalog import DATA
 from composer.layout import COMPOSE_FILE
-from evalcompose_testlib import EXAMPLES, SEED_CONFIGS, TESTS, compose_command, run_cli
+from evalcompose_testlib import EXAMPLES, SEED_CONFIGS, TESTS, compose_command, invoke_cli, run_cli
 
 CONFIGS = SEED_CONFIGS + EXAMPLES
 IDS = [f"{p.parent.name}/{p.stem}" for p in CONFIGS]
@@ -102,8 +102,8 @@ def test_run_with_config_dir_and_name(tmp_cwd: Path) -> None:
 
 def test_two_dry_runs_get_distinct_invocations(tmp_cwd: Path) -> None:
     config = str(TESTS / "seed_configs" / "adapter_localhost.yaml")
-    first = json.loads(run_cli(["up", config, "--dry-run", "--json"]).stdout)
-    second = json.loads(run_cli(["up", config, "--dry-run", "--json"]).stdout)
+    first = json.loads(invoke_cli(["up", config, "--dry-run", "--json"]).stdout)
+    second = json.loads(invoke_cli(["up", config, "--dry-run", "--json"]).stdout)
     assert first["invocation_id"] != second["invocation_id"]
     assert first["run_dir"] != second["run_dir"]
 
@@ -124,7 +124,7 @@ def test_ls_tasks_json_lists_the_catalog() -> None:
 
 
 def test_ls_tasks_filter_and_text() -> None:
-    code, out, err = run_cli(["ls", "tasks", "ifeval"])
+    code, out, err = invoke_cli(["ls", "tasks", "ifeval"])
     assert code == 0, err
     assert "lm-evaluation-harness.ifeval" in out and "codec.ifeval" in out
     assert "gsm8k" not in out

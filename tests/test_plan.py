@@ -291,9 +291,6 @@ def test_dataset_dir_is_mounted(tmp_path: Path) -> None:
     assert any(m.source == "/data/sets" and m.target == "/ds" and m.read_only for m in task.mounts)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/plan.py:229 (_volume_mount), plan.py:143 (dataset_dir) and "
-                   "deploy.py:118 resolve relative paths against the process's cwd instead of the cwd given to "
-                   "build_plan, so the 'pure' plan depends on os.getcwd()")
 def test_relative_paths_resolve_against_the_given_cwd(tmp_path: Path) -> None:
     text = config_text(tasks=FIVE[:1], execution="  extra_docker_args: -v ./data:/data\n")
     task = make_plan(tmp_path, text).tasks[0]
@@ -307,9 +304,6 @@ def test_model_bare_shared_name_prefers_chat(tmp_path: Path) -> None:
     assert any("'ifeval' is lm-evaluation-harness.ifeval" in n for n in plan.notes)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: composer/render.py:163 (_mount) turns a docker-run named volume "
-                   "(-v eval-cache:/cache) into a bind mount of ./eval-cache inside the run folder; it should stay "
-                   "a named volume (declared under top-level volumes: with name: eval-cache)")
 def test_named_volume_from_docker_args_stays_a_volume(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, config_text(tasks=FIVE[:1], execution="  extra_docker_args: -v eval-cache:/cache\n"))
     doc = compose_document(plan)

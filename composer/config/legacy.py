@@ -99,6 +99,8 @@ def deep_merge(base: dict, top: dict) -> dict:
     """A new dict: ``base`` with ``top`` merged over it, mappings merged key by key."""
     out = dict(base)
     for key, value in top.items():
+        if value == "???" and key in out:  # OmegaConf: a mandatory marker never replaces a set value
+            continue
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:

@@ -15,6 +15,7 @@ Steps, each raising :class:`~composer.errors.ConfigError` with the key path on b
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str
     environ = {} if environ is None else environ
     parsed = [parse_override(o) for o in overrides]
     notes: list[str] = []
-    composed = _compose(path, group_choices(parsed), seen=set())
+    composed = _compose(path, group_choices(parsed), seen=set(), primary=True)
     apply_overrides(composed, parsed)
     resolved = _resolve(composed, environ)
     legacy.modernize(resolved, notes)
@@ -87,15 +88,19 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _compose(path: Path, choices: dict[str, str], seen: set[Path]) -> dict:
-    """The primary file merged with its defaults list, in list order."""
+def _compose(path: Path, choices: dict[str, str], seen: set[Path], primary: bool = False) -> dict:
+    """The primary file merged with its defaults list, in list order.
+
+    Only the primary config gets the implicit defaults (execution: local, deployment: none): an
+    included config without a defaults list is just itself, so it cannot reset a group choice.
+    """
     if path.resolve() in seen:
         raise ConfigError("defaults", f"{path.name} includes itself")
     seen.add(path.resolve())
     own = _read_yaml(path)
     defaults = own.pop("defaults", None)
     if defaults is None:
-        defaults = IMPLICIT_DEFAULTS
+        defaults = IMPLICIT_DEFAULTS if primary else ["_self_"]
     if not isinstance(defaults, list):
         raise ConfigError("defaults", "must be a list", hint="e.g. [{execution: local}, {deployment: none}, _self_]")
     if "_self_" not in defaults:
@@ -107,7 +112,11 @@ def _compose(path: Path, choices: dict[str, str], seen: set[Path]) -> dict:
         if entry == "_self_":
             layer = own
         elif isinstance(entry, str):
-            layer = _compose(path.parent / f"{entry.removesuffix('.yaml')}.yaml", {}, seen)
+            include = path.parent / f"{entry.removesuffix('.yaml')}.yaml"
+            if not include.is_file():
+                raise ConfigError(f"defaults[{i}]", f"no config named '{entry}' next to {path.name}",
+                                  hint="name a config file of the same folder, without .yaml")
+            layer = _compose(include, {}, seen)
         elif isinstance(entry, dict) and len(entry) == 1:
             group, option = next(iter(entry.items()))
             group = str(group).removeprefix("override ").strip()
@@ -140,14 +149,18 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+    failures: list[tuple[str, str]] = []  # OmegaConf drops a resolver's exception: remember it here
+
     def env(name: str, default: Any = "\0unset") -> Any:
         if looks_secret(name):
-            raise _SecretInterpolation(name)
+            failures.append(("secret", name))
+            raise ValueError(name)
         if name in environ:
             return environ[name]
         if default != "\0unset":
             return default
-        raise _UnsetEnv(name)
+        failures.append(("unset", name))
+        raise ValueError(name)
 
     def select_not_null(*args: Any, _root_: Any) -> Any:
         """The launcher's resolver: the first argument that is a non-null key's value, or a literal."""
@@ -164,17 +177,18 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
         node = OmegaConf.create(composed)
         return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as exc:
-        raise ConfigError(exc.full_key, "is mandatory (???) and has no value",
-                          hint=f"set it in the config or with -o {exc.full_key}=...") from None
+        raise _typo_error(composed, exc.full_key) or ConfigError(
+            exc.full_key, "is mandatory (???) and has no value",
+            hint=f"set it in the config or with -o {exc.full_key}=...") from None
     except OmegaConfBaseException as exc:
-        cause = exc.__cause__ or exc.__context__
         key = getattr(exc, "full_key", None) or None
-        if isinstance(cause, _SecretInterpolation):
-            raise ConfigError(key, f"${{oc.env:{cause.name}}} would copy a secret into the run folder",
+        kind, name = failures[-1] if failures else ("", "")
+        if kind == "secret":
+            raise ConfigError(key, f"${{oc.env:{name}}} would copy a secret into the run folder",
                               hint="name the variable instead: api_key_name, or env_vars with host:NAME") from None
-        if isinstance(cause, _UnsetEnv):
-            raise ConfigError(key, f"environment variable {cause.name} is not set",
-                              hint=f"export {cause.name}, put it in .env, or give a default: ${{oc.env:{cause.name},value}}") from None
+        if kind == "unset":
+            raise ConfigError(key, f"environment variable {name} is not set",
+                              hint=f"export {name}, put it in .env, or give a default: ${{oc.env:{name},value}}") from None
         first = str(exc).splitlines()[0]
         raise ConfigError(key, f"cannot resolve interpolation: {first}",
                           hint="interpolations look like ${target.api_endpoint.model_id}") from None
@@ -184,14 +198,19 @@ def _looks_like_key(arg: Any) -> bool:
     return isinstance(arg, str) and bool(arg) and not arg.startswith("/") and "." in arg
 
 
-class _SecretInterpolation(Exception):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
-
-
-class _UnsetEnv(_SecretInterpolation):
-    pass
+def _typo_error(composed: dict, missing_key: str) -> ConfigError | None:
+    """When a mandatory key is unset because the user misspelled it, say so (not 'is mandatory')."""
+    *parents, leaf = missing_key.split(".")
+    node: Any = composed
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return None
+    known = set(_fields_at(EvalConfig, tuple(parents)))
+    strangers = [k for k in node if k not in known and difflib.get_close_matches(str(k), [leaf], n=1)]
+    if not strangers:
+        return None
+    return ConfigError(".".join([*parents, str(strangers[0])]), "unknown key", hint=f"did you mean '{leaf}'?")
 
 
 def _config_error(exc: ValidationError) -> ConfigError:
@@ -206,7 +225,29 @@ def _config_error(exc: ValidationError) -> ConfigError:
     if kind == "missing":
         return ConfigError(key, "is required", hint=f"set it in the config or with +{'.'.join(map(str, loc))}=...")
     message = err["msg"].removeprefix("Value error, ")
-    return ConfigError(key, message[0].lower() + message[1:])
+    expected = _annotation_at(EvalConfig, loc)
+    hint = f"{key.rsplit('.', 1)[-1]} takes {expected}" if expected else "see the README's Configs section"
+    return ConfigError(key, message[0].lower() + message[1:], hint=hint)
+
+
+def _annotation_at(model: type[BaseModel], loc: tuple) -> str | None:
+    """The declared type at a key path, as text (``int | None``), or None."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    fields = model.model_fields
+    for part in names[:-1]:
+        if part not in fields:
+            return None
+        nested = [a for a in _flatten(fields[part].annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return None
+        fields = nested[0].model_fields
+    field = fields.get(names[-1])
+    if field is None:
+        return None
+    text = str(field.annotation).replace("typing.", "").replace("NoneType", "None")
+    return re.sub(r"<class '(\w+)'>", r"\1", text)
 
 
 def format_key(loc: tuple) -> str:
