@@ -35,6 +35,7 @@ from typing import Iterable
 import yaml
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .status import read_progress
 from .workspace import RunInfo, find_run
 
 RESULTS_FILE = "results.yml"
@@ -254,7 +255,7 @@ def read_task(run: RunInfo, task: dict) -> TaskResult:
         elapsed_source=source,
         started=started,
         finished=finished,
-        progress=_progress(artifacts),
+        progress=read_progress(artifacts),
         report_html=str(report) if report.is_file() else None,
         created=run.meta.get("created"),
     )
@@ -401,20 +402,6 @@ def _log_window(log: Path) -> tuple[str | None, str | None, float | None]:
     if not a or not b or b < a:
         return first, last, None
     return first, last, round((b - a).total_seconds(), 3)
-
-
-def _progress(artifacts: Path) -> str | None:
-    for path in sorted(artifacts.glob("*/progress.json")) if artifacts.is_dir() else []:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return f"{int(data['done'])}/{int(data['total'])}"
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    counter = artifacts / "progress"
-    if counter.is_file():
-        text = counter.read_text(encoding="utf-8", errors="replace").strip()
-        return text.splitlines()[-1] if text else None
-    return None
 
 
 def _signal_of(marker: Path) -> str:

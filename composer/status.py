@@ -114,7 +114,7 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
             state, detail = FAILED, f"never started: {sched_error or 'the scheduler ended'}"
     else:
         state, detail = FAILED, f"container state {state_in_docker}"
-    return JobStatus(task["job_id"], task["task"], task["service"], state, code, _progress(task_dir),
+    return JobStatus(task["job_id"], task["task"], task["service"], state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
 
 
@@ -123,13 +123,12 @@ def _logged(task_dir: Path) -> bool:
     return log.is_file() and log.stat().st_size > 0
 
 
-def _progress(task_dir: Path) -> str | None:
+def read_progress(artifacts: Path) -> str | None:
     """``done/total`` from the harness's progress file, or the interceptor's sample count."""
-    artifacts = task_dir / ARTIFACTS
     for path in sorted(artifacts.glob("*/progress.json")) if artifacts.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return f"{data['done']}/{data['total']}"
+            return f"{int(data['done'])}/{int(data['total'])}"
         except (OSError, ValueError, KeyError, TypeError):
             continue
     counter = artifacts / "progress"
