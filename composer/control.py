@@ -13,7 +13,6 @@ from . import runtime
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, compose_build,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, RESUME_FILE
-from .render import resume_override
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
@@ -143,6 +142,8 @@ def resume(run: RunInfo) -> list[str]:
         return []
     clear_kill_markers(run, todo)
     lanes = run.meta.get("max_parallel")
+    from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
+
     write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
     ensure_run_builds(run)
     ensure_images(run_images(run))

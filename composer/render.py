@@ -219,8 +219,11 @@ def _rerun_notes(plan: Plan) -> str:
             "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster on 100-task projects
+
+
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
 
 
 def resume_override(services: list[str], lanes: int | None, model: str | None) -> str:

@@ -30,13 +30,12 @@ def validator() -> jsonschema.Draft7Validator:
 
 def all_files(case: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], list[str]]:
     """Every rendered file of a case (entrypoint included) and the host variables it reads."""
-    from evalcompose_testlib import load_and_render as _render
     from test_render_golden import GOLDEN, GOLDEN_HOME, _read_lines
 
     monkeypatch.setenv("HOME", GOLDEN_HOME)
     folder = GOLDEN / case
     environ = dict(line.split("=", 1) for line in _read_lines(folder / "environ.txt"))
-    _, plan, files = _render(CASES[case], _read_lines(folder / "overrides.txt"), environ)
+    _, plan, files = load_and_render(CASES[case], _read_lines(folder / "overrides.txt"), environ)
     variables = list(plan.host_variables)
     if plan.model:
         variables += list(plan.model.optional)

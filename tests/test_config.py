@@ -211,12 +211,16 @@ def test_select_not_null_prefers_the_hf_handle(tmp_path: Path) -> None:
     assert cfg.deployment.command.startswith("vllm serve org/model ")
 
 
-def test_group_choice_by_override(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("group", "image"), [("vllm", "vllm/vllm-openai:latest"), ("sglang", "lmsysorg/sglang:latest"),
+                                              ("trtllm", "nvcr.io/nvidia/tensorrt-llm/release:1.0.0")])
+def test_group_choice_by_override(tmp_path: Path, group: str, image: str) -> None:
     path = write_config(tmp_path, MINIMAL)
-    cfg = load_config(path, ["deployment=sglang", "deployment.checkpoint_path=/models/x",
-                             "deployment.served_model_name=x"], {}).config
-    assert cfg.deployment.type == "sglang"
-    assert cfg.deployment.image == "lmsysorg/sglang:latest"
+    loaded = load_config(path, [f"deployment={group}", "deployment.checkpoint_path=/models/x",
+                                "deployment.served_model_name=x"], {})
+    assert loaded.config.deployment.type == group
+    assert loaded.config.deployment.image == image
+    plan = plan_of(loaded)
+    assert plan.model is not None and "/models/x:/checkpoint:ro" in plan.model.volumes
 
 
 def test_user_config_dir_group_option_wins(tmp_path: Path) -> None:

@@ -139,8 +139,6 @@ def test_run_form_writes_and_prints_no_secret(tmp_cwd: Path, evalcompose_home: P
     assert not leaks(values, tmp_cwd, evalcompose_home, texts={"stdout": out, "stderr": err})
 
 
-
-
 ERROR_CASES = {
     "bad override": (HOSTED, ["-o", "+execution.max_parallel=lots"]),
     "key pasted as api_key_name": (HOSTED, ["-o", "target.api_endpoint.api_key_name={API_KEY}"]),
@@ -150,8 +148,6 @@ ERROR_CASES = {
     "unknown task": (HOSTED.replace("- name: ifeval", "- name: ifevl"), []),
     "unknown key": (HOSTED.replace("mode: parallel", "mdoe: parallel"), []),
 }
-
-
 IN_A_REAL_PROCESS = {"key pasted as api_key_name", "secret interpolation"}  # the others run in-process (fast)
 
 

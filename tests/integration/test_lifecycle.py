@@ -107,7 +107,7 @@ def test_kill_a_job_then_the_invocation(ec):
 
 
 def test_resume_restarts_only_unfinished_tasks_and_sends_no_request_twice(ec):
-    short, long_ = 3, 30
+    short, long_ = 3, 40
     tasks = [{"name": "arithmetic", "nemo_evaluator_config": {"config": {"params": {"limit_samples": short}}}},
              {"name": "arithmetic_completions",
               "nemo_evaluator_config": {"config": {"params": {"limit_samples": long_}}}}]

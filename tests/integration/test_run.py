@@ -47,8 +47,14 @@ def finished(ec_module):
     t0 = time.monotonic()
     info = ec.up_detached(ec.config(limit_samples=5))
     started_in = time.monotonic() - t0
+    follower = ec.popen("logs", info["invocation_id"])  # follows the whole run, model included
     final = ec.wait_finished(info["invocation_id"], timeout=120)
-    return {"ec": ec, "info": info, "status": final, "up_seconds": started_in}
+    try:
+        followed, follow_err = follower.communicate(timeout=60)
+    except Exception:
+        followed, follow_err = None, "did not return within 60 s of the run's end"
+    return {"ec": ec, "info": info, "status": final, "up_seconds": started_in,
+            "followed": (follower.returncode, followed, follow_err)}
 
 
 def test_up_detached_then_status_until_every_task_succeeds(finished):
@@ -119,6 +125,16 @@ def test_each_task_output_lands_in_its_log_with_nobody_following(finished):
         shown = ec.cli("logs", info["invocation_id"], task["service"], "--no-follow", expect=0, timeout=60)
         assert found[0] in shown.stdout, shown.stdout[-2000:]
         assert "arithmetic" in shown.stdout
+
+
+def test_logs_follows_a_running_run_through_compose_and_returns_when_it_ends(finished):
+    code, out, err = finished["followed"]
+    assert out is not None, err
+    assert code == 0, err
+    for service in ("model", *TASK_NAMES):
+        assert re.search(rf"^{re.escape(service)}-1\s+\|", out, re.M), f"no {service} lines in the followed logs"
+    assert out.count("evalcompose-bench: accuracy=") == 2
+    assert '"event": "listening"' in out, "the model's output is in the logs too"
 
 
 def test_logs_of_a_finished_run_return_even_when_following(finished):
