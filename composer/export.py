@@ -18,7 +18,7 @@ existing file keeps its entries and a job already in it is skipped, as the launc
 
 ``<benchmark>`` is nemo-evaluator's ``config.type`` (the task name without its harness), ``harness``
 its ``framework_name``, ``results_dir`` the task's folder and ``timestamp`` the run's creation time
-(epoch seconds). Score keys: see :mod:`composer.results`.
+(epoch seconds). Score keys: see :mod:`composer.scores`.
 
 MLflow and W&B follow the launcher's exporters (one run per job, same run names, tags and config
 keys); they need ``pip install 'evalcompose[mlflow]'`` / ``'evalcompose[wandb]'``.
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import ConfigError, EvalComposeError, PrerequisiteError
-from .results import METRICS_FILE, RESULTS_FILE, RUN_CONFIG_FILE, TaskResult, flat_scores
+from .results import METRICS_FILE, RESULTS_FILE, RUN_CONFIG_FILE, TaskResult
+from .scores import flat_scores
 
 EXECUTOR = "local"
 FORMATS = ("json", "csv", "mlflow", "wandb")

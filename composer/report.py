@@ -16,7 +16,9 @@ from html import escape
 from pathlib import Path
 
 from .layout import LOGS
-from .results import COMPLETE, STDOUT_LOG, RunResults, Score, TaskResult, headline_scores
+from .report_charts import bar_chart, fmt_number, latency_chart
+from .results import COMPLETE, STDOUT_LOG, RunResults, TaskResult
+from .scores import Score, headline_scores
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8C6D31", "#404040"]
 
@@ -160,10 +162,10 @@ def _scores_section(series: list[_Series], tasks: list[str]) -> str:
                 why = "not in this run" if t is None else _why(t)
                 cells.append(f'<td class="num muted" title="{escape(why)}">— <span class="se">{escape(short)}</span></td>')
                 continue
-            se = f' <span class="se">±{_fmt(sc.stderr)}</span>' if sc.stderr is not None else ""
+            se = f' <span class="se">±{fmt_number(sc.stderr)}</span>' if sc.stderr is not None else ""
             n = f' <span class="se">n={sc.count}</span>' if sc.count is not None else ""
             cls = "num best" if best is not None and sc.value == best else "num"
-            cells.append(f'<td class="{cls}" data-key="{escape(sc.key)}">{_fmt(sc.value)}{se}{n}</td>')
+            cells.append(f'<td class="{cls}" data-key="{escape(sc.key)}">{fmt_number(sc.value)}{se}{n}</td>')
         body.append(f"<tr><td>{escape(task)}</td><td>{escape(label)}</td>{''.join(cells)}</tr>")
     if not body:
         return '<h2 id="scores">Scores</h2><p class="muted">No scores in any of these runs.</p>'
@@ -189,7 +191,7 @@ def _charts_section(series: list[_Series], tasks: list[str]) -> str:
                     bars.append((s, None, _why(t)))
             groups.append((label, bars))
         if any(v is not None for _, bars in groups for _, v, _ in bars):
-            boxes.append(f'<div class="chart-box"><h3>{escape(task)}</h3>{_bar_chart(task, groups)}</div>')
+            boxes.append(f'<div class="chart-box"><h3>{escape(task)}</h3>{bar_chart(task, groups)}</div>')
     if not boxes:
         return ""
     return '<h2 id="charts">Scores by task</h2><div class="charts">' + "".join(boxes) + "</div>"
@@ -238,7 +240,7 @@ def _usage_section(series: list[_Series], tasks: list[str]) -> str:
     chart = ""
     if lat_groups:
         chart = ('<div class="charts"><div class="chart-box"><h3>Average latency per request (ms; dashed: max)</h3>'
-                 + _latency_chart(lat_groups) + "</div></div>")
+                 + latency_chart(lat_groups) + "</div></div>")
     return table + chart
 
 
@@ -265,103 +267,6 @@ def _links_section(series: list[_Series], tasks: list[str], base: Path | None) -
             "</tbody></table>")
 
 
-# ---------------------------------------------------------------------------------------- SVG
-
-
-def _bar_chart(task: str, groups: list[tuple[str, list]]) -> str:
-    """Horizontal bars: one cluster per metric, one bar per run, stderr whiskers."""
-    values = [v for _, bars in groups for _, v, _ in bars if v is not None]
-    tops = [v + (e or 0) for _, bars in groups for _, v, e in bars if v is not None]
-    unit = all(0 <= v <= 1 for v in values)
-    vmax = 1.0 if unit else _nice_max(max(tops + [0.0]))
-    vmin = min(0.0, min(values))
-    left, width, bar_h, gap = 240, 360, 18, 4
-    right = 70
-    y = 22
-    items = []
-    for label, bars in groups:
-        items.append(f'<text x="{left - 8}" y="{y + 12}" text-anchor="end">{escape(_clip(label, 34))}</text>')
-        for s, v, e in bars:
-            if v is None:  # e holds why there is no score
-                items.append(f'<rect class="swatch-mark" x="{left}" y="{y + 5}" width="8" height="8" fill="{s.colour}"/>'
-                             f'<text class="noscore" x="{left + 14}" y="{y + 13}">no score: {escape(_clip(e, 60))}</text>')
-                y += bar_h + gap
-                continue
-            x0 = left + _scale(max(vmin, 0.0) if v >= 0 else v, vmin, vmax, width)
-            x1 = left + _scale(v if v >= 0 else 0.0, vmin, vmax, width)
-            w = max(x1 - x0, 1 if v != 0 else 0)
-            tip = f"{s.label}: {_fmt(v)}" + (f" ± {_fmt(e)}" if e is not None else "")
-            items.append(f'<rect class="bar" x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{s.colour}" '
-                         f'data-run="{escape(s.run.invocation_id)}" data-value="{v!r}"><title>{escape(tip)}</title></rect>')
-            if e:
-                ea = left + _scale(max(vmin, v - e), vmin, vmax, width)
-                eb = left + _scale(min(vmax, v + e), vmin, vmax, width)
-                cy = y + bar_h / 2
-                items.append(f'<line class="err" x1="{ea:.1f}" y1="{cy:.1f}" x2="{eb:.1f}" y2="{cy:.1f}"/>'
-                             f'<line class="err" x1="{ea:.1f}" y1="{cy - 4:.1f}" x2="{ea:.1f}" y2="{cy + 4:.1f}"/>'
-                             f'<line class="err" x1="{eb:.1f}" y1="{cy - 4:.1f}" x2="{eb:.1f}" y2="{cy + 4:.1f}"/>')
-            items.append(f'<text class="value" x="{left + width + 6}" y="{y + 13}">{_fmt(v)}</text>')
-            y += bar_h + gap
-        y += 10
-    height = y + 8
-    grid = _grid(left, width, 14, height - 4, vmin, vmax)
-    return (f'<svg class="chart" role="img" aria-label="{escape(task)} scores" xmlns="http://www.w3.org/2000/svg" '
-            f'width="{left + width + right}" height="{height}" viewBox="0 0 {left + width + right} {height}">'
-            + grid + "".join(items) + "</svg>")
-
-
-def _latency_chart(groups: list[tuple[str, list]]) -> str:
-    vmax = _nice_max(max(max(v, m or 0) for _, bars in groups for _, v, m in bars))
-    left, width, bar_h, gap, right = 240, 360, 16, 3, 80
-    y = 22
-    items = []
-    for task, bars in groups:
-        items.append(f'<text x="{left - 8}" y="{y + 11}" text-anchor="end">{escape(_clip(task.split(".", 1)[-1], 32))}'
-                     f'<title>{escape(task)}</title></text>')
-        for s, v, m in bars:
-            w = _scale(v, 0, vmax, width)
-            items.append(f'<rect class="bar latency" x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{bar_h}" '
-                         f'fill="{s.colour}" data-run="{escape(s.run.invocation_id)}" data-value="{v!r}">'
-                         f'<title>{escape(s.label)}: avg {v:.1f} ms' + (f", max {m:.1f} ms" if m is not None else "")
-                         + "</title></rect>")
-            if m is not None:
-                xm = left + _scale(m, 0, vmax, width)
-                items.append(f'<line class="max" x1="{xm:.1f}" y1="{y - 1}" x2="{xm:.1f}" y2="{y + bar_h + 1}"/>')
-            items.append(f'<text class="value" x="{left + width + 6}" y="{y + 12}">{v:.1f} ms</text>')
-            y += bar_h + gap
-        y += 10
-    height = y + 8
-    return (f'<svg class="chart" role="img" aria-label="latency" xmlns="http://www.w3.org/2000/svg" '
-            f'width="{left + width + right}" height="{height}" viewBox="0 0 {left + width + right} {height}">'
-            + _grid(left, width, 14, height - 4, 0, vmax) + "".join(items) + "</svg>")
-
-
-def _grid(left: float, width: float, top: float, bottom: float, vmin: float, vmax: float) -> str:
-    out = []
-    for i in range(5):
-        v = vmin + (vmax - vmin) * i / 4
-        x = left + width * i / 4
-        out.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}"/>'
-                   f'<text class="axis" x="{x:.1f}" y="{top - 3}" text-anchor="middle">{_fmt(v, 3)}</text>')
-    return "".join(out)
-
-
-def _scale(v: float, vmin: float, vmax: float, width: float) -> float:
-    return 0.0 if vmax == vmin else (v - vmin) / (vmax - vmin) * width
-
-
-def _nice_max(v: float) -> float:
-    if v <= 0:
-        return 1.0
-    import math
-
-    exp = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
-        if v <= m * exp:
-            return m * exp
-    return 10 * exp
-
-
 # ---------------------------------------------------------------------------------------- bits
 
 
@@ -385,14 +290,6 @@ def _link(target: Path, base: Path | None, text: str, cls: str = "") -> str:
     return f'<a{c} href="{escape(href)}">{escape(text)}</a>'
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "—"
-    if v == int(v) and abs(v) < 1e6:
-        return str(int(v))
-    return f"{v:.{digits}g}"
-
-
 def _pair(a: float | None, b: float | None, unit: str) -> str:
     if a is None and b is None:
         return "—"
@@ -401,7 +298,3 @@ def _pair(a: float | None, b: float | None, unit: str) -> str:
 
 def _fmt1(v: float | None) -> str:
     return "—" if v is None else f"{v:.1f}"
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"

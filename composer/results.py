@@ -18,9 +18,7 @@ Each task gets a status: ``complete`` (scores and request stats, not interrupted
 (neither results.yml nor eval_factory_metrics.json) or ``partial`` (anything in between); ``missing``
 lists the absent files and ``notes`` says why, so nothing incomplete passes for a result.
 
-Score keys (``Score.key``, :func:`flat_scores`) follow nemo-evaluator-launcher 0.2.6's exporters:
-groups before tasks, ``<name>_<metric>_<score>`` (``<name>_<metric>`` when the score is named like
-its metric), nested groups as ``<group>_<subgroup>``, metric-level stats as ``<key>_<stat>``.
+Scores are extracted and keyed by :mod:`composer.scores`.
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ from typing import Iterable
 import yaml
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .scores import Score, as_float, as_int, extract_scores, flat_scores
 from .status import read_progress
 from .workspace import RunInfo, find_run
 
@@ -48,20 +47,6 @@ REQUIRED_FILES = (RESULTS_FILE, METRICS_FILE)
 COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
 
 _LOG_TS = re.compile(r"^\[[A-Z] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
-
-
-@dataclass
-class Score:
-    """One score of one metric of one task or group of results.yml."""
-
-    name: str  # task or group name; nested groups joined with "_" as in the launcher's keys
-    metric: str
-    score: str
-    value: float | None
-    stderr: float | None = None
-    count: int | None = None
-    kind: str = "task"  # "task" (results.tasks) or "group" (results.groups)
-    key: str = ""  # the launcher's flattened key
 
 
 @dataclass
@@ -261,84 +246,6 @@ def read_task(run: RunInfo, task: dict) -> TaskResult:
     )
 
 
-# ---------------------------------------------------------------------------------------- scores
-
-
-def extract_scores(results: dict, notes: list[str] | None = None) -> list[Score]:
-    """Every score of a results.yml ``results`` section, groups first, keyed as the launcher keys them.
-
-    A group and a task of the same name both appear (``kind`` tells them apart); :func:`flat_scores`
-    keeps the first value of a key. A key seen twice with different values gets a note (the launcher
-    refuses to export such a job).
-    """
-    notes = notes if notes is not None else []
-    out: list[Score] = []
-    seen: dict[str, float] = {}
-    for section, kind in (("groups", "group"), ("tasks", "task")):
-        data = results.get(section)
-        if isinstance(data, dict):
-            for name, node in data.items():
-                _walk(str(name), node, kind, out, seen, notes)
-    return out
-
-
-def _walk(name: str, node, kind: str, out: list[Score], seen: dict[str, float], notes: list[str]) -> None:
-    if not isinstance(node, dict):
-        return
-    if isinstance(node.get("groups"), dict):
-        for sub, sub_node in node["groups"].items():
-            _walk(f"{name}_{sub}", sub_node, "group", out, seen, notes)
-    for metric, mdata in (node.get("metrics") or {}).items():
-        if not isinstance(mdata, dict) or not isinstance(mdata.get("scores"), dict):
-            notes.append(f"metric {name}.{metric} has no scores")
-            continue
-        for score, sdata in mdata["scores"].items():
-            key = f"{name}_{metric}_{score}" if score != metric else f"{name}_{metric}"
-            sdata = sdata if isinstance(sdata, dict) else {"value": sdata}
-            value = _num(sdata.get("value"))
-            stats = sdata.get("stats") if isinstance(sdata.get("stats"), dict) else {}
-            if value is None:
-                notes.append(f"score {key} has no numeric value")
-                continue
-            _remember(seen, key, value, notes)
-            out.append(Score(name, str(metric), str(score), value, _num(stats.get("stderr")),
-                             _int(stats.get("count")), kind, key))
-            # metric-level stats (older results.yml): flattened like the launcher, kept only as keys
-            for stat, sval in (mdata.get("stats") or {}).items():
-                sv = _num(sval)
-                if sv is not None:
-                    _remember(seen, f"{key}_{stat}", sv, notes)
-                    out.append(Score(name, str(metric), f"{score}_{stat}", sv, None, None, kind, f"{key}_{stat}"))
-
-
-def _remember(seen: dict[str, float], key: str, value: float, notes: list[str]) -> None:
-    if key not in seen:
-        seen[key] = value
-    elif seen[key] != value:
-        notes.append(f"score key {key} appears twice with different values ({seen[key]} and {value}); "
-                     "exports keep the first")
-
-
-def flat_scores(scores: Iterable[Score], filters: Iterable[str] | None = None) -> dict[str, float]:
-    """``{key: value}`` in results.yml order; ``filters`` keeps keys containing any of the substrings
-    (case-insensitive, as the launcher's ``--log-metrics``)."""
-    wanted = [f.lower() for f in filters or []]
-    out: dict[str, float] = {}
-    for s in scores:
-        if s.value is not None and s.key not in out and (not wanted or any(f in s.key.lower() for f in wanted)):
-            out[s.key] = s.value
-    return out
-
-
-def headline_scores(result: TaskResult) -> list[Score]:
-    """The scores worth a table row: every task score, plus group scores that are not copies of one."""
-    tasks = [s for s in result.scores if s.kind == "task"]
-    task_values = {(s.name, s.metric, s.score): s.value for s in tasks}
-    groups = [s for s in result.scores if s.kind == "group"
-              and task_values.get((s.name, s.metric, s.score), object()) != s.value]
-    return tasks + groups if tasks else groups
-
-
 # ---------------------------------------------------------------------------------------- figures
 
 
@@ -351,12 +258,12 @@ def _usage(doc) -> tuple[Usage | None, float | None, float | None, int | None]:
     usage = None
     if rs:
         usage = Usage(
-            requests=_int(rs.get("count")), successful=_int(rs.get("successful_count")),
-            avg_latency_ms=_num(rs.get("avg_latency_ms")), max_latency_ms=_num(rs.get("max_latency_ms")),
-            avg_prompt_tokens=_num(rs.get("avg_prompt_tokens")),
-            avg_completion_tokens=_num(rs.get("avg_completion_tokens")),
-            avg_total_tokens=_num(rs.get("avg_total_tokens")), max_total_tokens=_int(rs.get("max_total_tokens")),
-            inference_seconds=_num(rs.get("inference_time")),
+            requests=as_int(rs.get("count")), successful=as_int(rs.get("successful_count")),
+            avg_latency_ms=as_float(rs.get("avg_latency_ms")), max_latency_ms=as_float(rs.get("max_latency_ms")),
+            avg_prompt_tokens=as_float(rs.get("avg_prompt_tokens")),
+            avg_completion_tokens=as_float(rs.get("avg_completion_tokens")),
+            avg_total_tokens=as_float(rs.get("avg_total_tokens")), max_total_tokens=as_int(rs.get("max_total_tokens")),
+            inference_seconds=as_float(rs.get("inference_time")),
             status_codes={str(k): int(v) for k, v in (rs.get("status_codes") or {}).items()},
             finish_reasons={str(k): int(v) for k, v in (rs.get("finish_reason") or {}).items()},
         )
@@ -371,8 +278,8 @@ def _usage(doc) -> tuple[Usage | None, float | None, float | None, int | None]:
             spans.append((end - start).total_seconds())
     if spans:
         window = round(sum(spans), 3)
-    total_runs = _int(ev.get("total_runs")) or (len(runs) if runs else None)
-    return usage, _num(ev.get("runtime_seconds")), window, total_runs
+    total_runs = as_int(ev.get("total_runs")) or (len(runs) if runs else None)
+    return usage, as_float(ev.get("runtime_seconds")), window, total_runs
 
 
 def _log_window(log: Path) -> tuple[str | None, str | None, float | None]:
@@ -444,21 +351,6 @@ def _first(*values):
         if v not in (None, ""):
             return v
     return None
-
-
-def _num(v) -> float | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f else None  # NaN -> None
-
-
-def _int(v) -> int | None:
-    f = _num(v)
-    return int(f) if f is not None else None
 
 
 def _ts(text) -> datetime | None:

@@ -16,8 +16,8 @@ import yaml
 from evalcompose_testlib import run_cli
 
 from composer.errors import RunNotFound
-from composer.results import (COMPLETE, METRICS_FILE, MISSING, PARTIAL, RESULTS_FILE, extract_scores, flat_scores,
-                              load_results, read_results)
+from composer.results import COMPLETE, METRICS_FILE, MISSING, PARTIAL, RESULTS_FILE, load_results, read_results
+from composer.scores import extract_scores, flat_scores
 from composer.workspace import read_run, register
 
 FIX = Path(__file__).parent / "fixtures" / "results"

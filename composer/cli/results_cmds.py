@@ -43,7 +43,8 @@ def print_results(runs: Iterable, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ..results import COMPLETE, MISSING, RunResults, headline_scores, read_results
+    from ..results import COMPLETE, MISSING, RunResults, read_results
+    from ..scores import headline_scores
 
     style = {COMPLETE: "green", MISSING: "red"}
     for run in runs:
