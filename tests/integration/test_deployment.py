@@ -40,6 +40,10 @@ def _request_records(text: str) -> list[dict]:
 
 
 def test_order_and_sharing_one_model_started_once_healthy_before_any_request(ec):
+    """The stand-in answers /health 503 for STARTUP_DELAY_S after it starts (health probes are NOT in
+    its request log, by design; a completion request before it is ready would be logged with status
+    503 and note "not ready"). So: every request logged with 200, the first one and every task
+    container's start at or after the model container's StartedAt + the delay."""
     n_samples = 5
     tasks = [_seeded("arithmetic", 1), _seeded("arithmetic", 2), _seeded("arithmetic_completions", 3)]
     cfg = ec.config(tasks=tasks, limit_samples=n_samples, request_log=True,

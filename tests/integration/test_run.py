@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import time
 
 import pytest
 
-from .conftest import (accuracy, compose, containers_by_service, docker_time, load_yaml, max_overlap,
-                       project_containers, project_networks)
+from .conftest import (accuracy, compose, containers_by_service, docker, docker_time, max_overlap,
+                       project_containers, project_networks, wait_for)
 
 pytestmark = pytest.mark.docker
 
@@ -117,8 +118,6 @@ def test_each_task_output_lands_in_its_log_with_nobody_following(finished):
         # the same as the container's output in Docker
         container = next(c for c in project_containers(info["project"])
                          if c["Config"]["Labels"].get("com.docker.compose.service") == task["service"])
-        from .conftest import docker
-
         docker_log = docker("logs", container["Id"]).stdout + docker("logs", container["Id"]).stderr
         assert found[0] in docker_log
         # `evalcompose logs ID TASK --no-follow` prints it and returns
@@ -209,6 +208,22 @@ def test_attached_up_without_tty_exits_0_when_all_succeed(ec):
     value = accuracy(ec.registered_runs()[inv] / "arithmetic" / "artifacts" / "results.yml", "arithmetic")
     assert f"{value:.4g}" in result.stdout, "attached up ends with the results table"
     assert elapsed < 120
+
+
+def test_ctrl_c_detaches_attached_up_and_the_run_goes_on(ec):
+    """Issue 3 #4/#5: Ctrl-C (SIGINT to the CLI's process group, as a terminal sends it) leaves the
+    tasks running and says how to reattach; status, computed from Docker, follows the run to its end."""
+    cfg = ec.config(tasks=["arithmetic"], limit_samples=20, parallelism=1, standin={"STANDIN_LATENCY_MS": 200})
+    proc = ec.popen("up", str(cfg))
+    inv = wait_for(lambda: next(iter(ec.registered_runs()), None), timeout=60, what="the run to be written")
+    ec.wait_running(inv, min_progress=1, timeout=60)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "detached" in out + err and f"evalcompose watch {inv}" in out + err
+    assert ec.jobs(inv)["arithmetic"]["state"] == "RUNNING", "the task keeps running after Ctrl-C"
+    final = ec.wait_finished(inv, timeout=120)
+    assert [j["state"] for j in final["jobs"]] == ["SUCCESS"]
 
 
 def test_attached_up_exits_nonzero_when_a_task_fails(ec):
