@@ -117,11 +117,9 @@ def preflight() -> str:
         raise PrerequisiteError("docker client not found", hint="install Docker Engine, or run scripts/setup-docker.sh")
     server = _run([*docker_base(), "version", "--format", "{{.Server.Version}}"], timeout=20, check=False)
     if server.returncode != 0 or not server.stdout.strip():
-        reason = "permission denied on the Docker socket" if "permission denied" in server.stderr.lower() \
-            else "the Docker daemon is not answering"
-        hint = "add yourself to the docker group" if "permission" in reason else \
-            "start it (sudo systemctl start docker, or scripts/setup-docker.sh)"
-        raise PrerequisiteError(reason, hint=hint)
+        _raise_if_no_daemon(server.stderr)
+        raise PrerequisiteError("the Docker daemon is not answering",
+                                hint="start it (sudo systemctl start docker, or scripts/setup-docker.sh)")
     compose = _run([*docker_base(), "compose", "version", "--short"], timeout=20, check=False)
     found = re.match(r"v?(\d+)\.(\d+)", compose.stdout.strip())
     if compose.returncode != 0 or not found:
