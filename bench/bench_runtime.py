@@ -17,8 +17,8 @@ What is measured (wall clock, medians of ``--runs``; targets for a 2-core machin
    one-line script (print, write results.yml, exit 0). A real nemo-evaluator task costs ~4 s of CPU
    at start-up; with 50 of them on 2 cores the harness would dominate both sides and hide the
    overhead. Both sides run identical containers from the identical file, so the ratio is
-   evalcompose's own overhead over Compose's (its CLI start-up, preflight, planning, image checks,
-   and the status polls that run while compose starts containers).
+   evalcompose's own overhead over Compose's (its CLI start-up, preflight, planning and writing the
+   run folder, image checks; ``up -d`` then returns once compose has created the containers).
    "Until all exited" is decided the same way on both sides: ``docker events`` (die) of the project's
    containers, subscribed before the clock starts, until every task container died. (Polling
    ``docker ps`` instead takes dockerd CPU while compose starts containers, and since ``evalcompose
@@ -30,8 +30,17 @@ What is measured (wall clock, medians of ``--runs``; targets for a 2-core machin
    the task is mid-run): CLI wall time until it returns, and the time until the task container's
    FinishedAt. Target 2 s.
 
+Networking of the one-shot tasks: by default their config points at a loopback URL, so evalcompose
+gives them host networking and the project has no network (the same file on both sides, so the
+comparison stays fair; Compose has less to do per container, which makes the ratio, if anything,
+harder to meet). ``--project-network`` puts them on a project network as usual, but Engine 20.10
+(Debian's docker.io) then sometimes keeps the network of a 50-container run of instantly exiting
+containers with a stale endpoint count ("has active endpoints"): ``down`` cannot remove it and
+only a daemon restart frees its address pool (seen 9 times in ~15 50-task runs, on both sides).
+The script reports any network it could not remove.
+
 Everything runs in a temporary EVALCOMPOSE_HOME and folder; every project it makes is removed.
-Task traffic only goes between the project's containers (the one-shot tasks send none).
+The one-shot tasks send no traffic; the kill measurement's traffic stays in its project network.
 """
 
 from __future__ import annotations
@@ -94,6 +103,40 @@ def docker_time(text: str) -> float | None:
     return datetime.fromisoformat(f"{head}.{frac}+00:00").timestamp()
 
 
+class DieListener:
+    """A ``docker events`` process whose output lines (container names) a thread collects."""
+
+    def __init__(self, argv: list[str]):
+        import threading
+
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.names: list[str] = []
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        time.sleep(0.3)  # let it subscribe before anything can die
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self.changed:
+                self.names.append(line.strip())
+                self.changed.notify_all()
+
+    def wait_for(self, prefix: str, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while len({x for x in self.names if x.startswith(prefix)}) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.wait(left)
+        return True
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 class Bench:
     def __init__(self, root: Path):
         self.root = root
@@ -104,6 +147,8 @@ class Bench:
         self.ec = evalcompose_argv()
         self.compose = compose_argv()
         self.projects: set[str] = set()
+        self.project_network = False
+        self.tag = os.urandom(3).hex()  # baseline project names unique to this run of the script
 
     # ---------------------------------------------------------- set-up
     def ensure_images(self) -> None:
@@ -124,10 +169,13 @@ class Bench:
             run(["docker", "build", "-q", "-t", TRIVIAL_IMAGE, str(ctx)], env=env)
 
     def oneshot_config(self, n: int) -> Path:
+        # never contacted: the one-shot harness sends no request. A loopback URL makes evalcompose
+        # give the tasks host networking (no project network), see ``--project-network``.
+        url = ("http://bench.invalid:8000/v1/chat/completions" if self.project_network
+               else "http://127.0.0.1:9/v1/chat/completions")
         doc = {"defaults": [{"execution": "local"}, {"deployment": "none"}, "_self_"],
                "execution": {"output_dir": str(self.root / "results"), "mode": "parallel"},
-               # never contacted: the one-shot harness sends no request
-               "target": {"api_endpoint": {"model_id": "bench", "url": "http://bench.invalid:8000/v1/chat/completions"}},
+               "target": {"api_endpoint": {"model_id": "bench", "url": url}},
                "evaluation": {"tasks": [{"name": "arithmetic", "container": TRIVIAL_IMAGE} for _ in range(n)]}}
         path = self.work / f"oneshot-{n}.yaml"
         path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
@@ -158,89 +206,48 @@ class Bench:
             time.sleep(0.05)
         sys.exit(f"{project}: died per docker events but states are {states}")
 
-    def die_listener(self, project: str) -> subprocess.Popen:
-        """``docker events`` of the project's containers dying, started before the clock: waiting on
-        it costs the engine nothing (polling ``docker ps`` every 0.1 s while compose starts 50
-        containers takes dockerd CPU on 2 cores and slowed whichever side was being polled)."""
-        proc = subprocess.Popen(["docker", "events", "--filter", f"label=com.docker.compose.project={project}",
-                                 "--filter", "event=die", "--format", "{{.Actor.Attributes.name}}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.3)  # let it subscribe before anything can die
-        return proc
+    def die_listener(self, project: str | None = None) -> "DieListener":
+        """``docker events`` of containers dying, started before the clock: waiting on it costs the
+        engine nothing (polling ``docker ps`` every 0.1 s while compose starts 50 containers takes
+        dockerd CPU on 2 cores, and slowed whichever side was being polled). ``project`` None: every
+        evalcompose task (the invocation id, hence the project name, is known only once up prints it)."""
+        label = f"com.docker.compose.project={project}" if project else "evalcompose.role=task"
+        return DieListener(["docker", "events", "--filter", f"label={label}", "--filter", "event=die",
+                            "--format", "{{.Actor.Attributes.name}}"])
 
-    def wait_exited(self, listener: subprocess.Popen, project: str, n: int, timeout: float = 600) -> None:
-        """Until ``n`` distinct containers of the project died (all one-shot tasks here)."""
-        import selectors
-
-        died: set[str] = set()
-        sel = selectors.DefaultSelector()
-        sel.register(listener.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
+    def wait_exited(self, listener: "DieListener", project: str, n: int, timeout: float = 600) -> None:
+        """Until ``n`` distinct containers named ``<project>-...`` died (all one-shot tasks here)."""
         try:
-            while len(died) < n:
-                if time.monotonic() > deadline:
-                    sys.exit(f"{project}: {len(died)} of {n} tasks exited within {timeout:.0f} s")
-                if sel.select(timeout=1.0):
-                    line = listener.stdout.readline()
-                    if not line:
-                        sys.exit("docker events ended")
-                    died.add(line.strip())
+            if not listener.wait_for(f"{project}-", n, timeout):
+                sys.exit(f"{project}: not all {n} tasks exited within {timeout:.0f} s")
         finally:
-            sel.close()
-            listener.kill()
-            listener.wait()
+            listener.stop()
         self.check_exited(project, n)
 
     def down(self, project: str, run_dir: Path | None = None) -> None:
         argv = [*self.compose, "-p", project]
         run([*argv, "down", "-t", "1", "--remove-orphans"], cwd=run_dir, check=False, timeout=300)
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> list[str]:
+        """Remove every project; returns the networks the engine would not remove (see the docstring)."""
         for project in sorted(self.projects):
             self.down(project)
+        leaked = []
+        for project in sorted(self.projects):
+            names = run(["docker", "network", "ls", "--filter", f"label=com.docker.compose.project={project}",
+                         "--format", "{{.Name}}"], check=False).stdout.split()
+            leaked += names
+        return leaked
 
     # ---------------------------------------------------------- measurements
     def evalcompose_up(self, config: Path, n: int) -> tuple[float, dict]:
-        # the project name holds a random invocation id, known only once up prints it: listen to
-        # every evalcompose project's deaths and keep this invocation's
-        listener = self.die_listener_all()
+        listener = self.die_listener()
         t0 = time.perf_counter()
         out = run([*self.ec, "up", str(config), "-d", "--json"], env=self.env, cwd=self.work)
         info = json.loads(out.stdout)
         self.projects.add(info["project"])
-        self.wait_exited_named(listener, info["project"], n)
+        self.wait_exited(listener, info["project"], n)
         return time.perf_counter() - t0, info
-
-    def die_listener_all(self) -> subprocess.Popen:
-        proc = subprocess.Popen(["docker", "events", "--filter", "label=evalcompose.role=task", "--filter", "event=die",
-                                 "--format", "{{.Actor.Attributes.name}}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.3)
-        return proc
-
-    def wait_exited_named(self, listener: subprocess.Popen, project: str, n: int, timeout: float = 600) -> None:
-        """As :meth:`wait_exited`, counting only containers named ``<project>-...``."""
-        import selectors
-
-        died: set[str] = set()
-        sel = selectors.DefaultSelector()
-        sel.register(listener.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        try:
-            while len(died) < n:
-                if time.monotonic() > deadline:
-                    sys.exit(f"{project}: {len(died)} of {n} tasks exited within {timeout:.0f} s")
-                if sel.select(timeout=1.0):
-                    line = listener.stdout.readline()
-                    if not line:
-                        sys.exit("docker events ended")
-                    if line.startswith(f"{project}-"):
-                        died.add(line.strip())
-        finally:
-            sel.close()
-            listener.kill()
-            listener.wait()
-        self.check_exited(project, n)
 
     def compose_up(self, run_dir: Path, project: str, n: int) -> float:
         self.projects.add(project)
@@ -267,7 +274,7 @@ class Bench:
                     if info is None:  # the baseline needs evalcompose's file: write one with a dry run
                         dry = run([*self.ec, "up", str(config), "--dry-run", "--json"], env=self.env, cwd=self.work)
                         info = json.loads(dry.stdout)
-                    project = f"bench-baseline-{n}-{i}"
+                    project = f"bench-baseline-{self.tag}-{n}-{i}"
                     base.append(self.compose_up(Path(info["run_dir"]), project, n))
                     self.down(project)
         return {"tasks": n, "evalcompose_s": ours, "compose_s": base,
@@ -332,12 +339,17 @@ def main() -> None:
     parser.add_argument("--status-tasks", type=int, default=50)
     parser.add_argument("--skip-kill", action="store_true")
     parser.add_argument("--json", action="store_true", help="also print the raw numbers as JSON")
+    parser.add_argument("--project-network", action="store_true",
+                        help="one-shot tasks on a project network instead of host networking (Engine 20.10 may "
+                             "leak the network: see the module docstring)")
     args = parser.parse_args()
     if run(["docker", "version", "--format", "{{.Server.Version}}"], check=False).returncode != 0:
         sys.exit("no Docker daemon answers (scripts/setup-docker.sh)")
 
     with tempfile.TemporaryDirectory(prefix="evalcompose-bench-") as tmp:
         bench = Bench(Path(tmp))
+        bench.project_network = args.project_network
+        leaked: list[str] = []
         try:
             bench.ensure_images()
             # one unmeasured round: warms the page cache, the engine and python's bytecode cache
@@ -353,7 +365,7 @@ def main() -> None:
                 print("kill ...", file=sys.stderr, flush=True)
                 kill = bench.bench_kill(args.runs)
         finally:
-            bench.cleanup()
+            leaked = bench.cleanup()
 
     rows = [("measure", "median", "baseline", "ratio", "target", "ok")]
     for u in ups:
@@ -373,8 +385,11 @@ def main() -> None:
     print(f"medians of {args.runs}; baseline = plain `docker compose up -d` of the same generated compose.yaml")
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if leaked:
+        print(f"WARNING: the engine kept {len(leaked)} network(s) with stale endpoints ('has active endpoints'): "
+              f"{', '.join(leaked)}; only a daemon restart frees them", file=sys.stderr)
     if args.json:
-        print(json.dumps({"up": ups, "status": status, "kill": kill}, indent=2))
+        print(json.dumps({"up": ups, "status": status, "kill": kill, "leaked_networks": leaked}, indent=2))
 
 
 if __name__ == "__main__":

@@ -97,11 +97,14 @@ class RunInfo:
         return self.run_dir / task["service"]
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: status parses compose.yaml on every call
+
+
 def read_run(run_dir: Path) -> RunInfo:
     """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours."""
     path = Path(run_dir) / COMPOSE_FILE
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
         meta = doc["x-evalcompose"]
         return RunInfo(meta["invocation_id"], Path(run_dir).resolve(), doc["name"], meta)
     except (OSError, yaml.YAMLError, KeyError, TypeError):

@@ -263,6 +263,17 @@ def test_daemon_not_answering_is_exit_3_with_one_line(ec):
         assert "daemon" in _one_line_error(result.stderr).lower(), args
 
 
+def test_no_docker_client_is_exit_3_with_one_line(ec, tmp_path):
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    cfg = ec.config(tasks=["arithmetic"])
+    result = ec.cli("up", str(cfg), "-d", env={"PATH": str(empty)}, timeout=60)
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    line = _one_line_error(result.stderr)
+    assert "docker client not found" in line and "hint:" in line
+    assert ec.registered_runs() == {}
+
+
 def test_unknown_run_id_is_exit_3_with_one_line(ec):
     for args in (["status", "0badc0de0badc0de"], ["logs", "0badc0de", "--no-follow"], ["kill", "0badc0de"],
                  ["resume", "0badc0de"], ["down", "0badc0de"]):
