@@ -113,6 +113,7 @@ def watch_run(run, json_out: bool = False) -> int:
     if json_out:
         typer.echo(json.dumps(st.to_dict(), indent=2))
     else:
+        console.print()  # the live table leaves the cursor at the end of its last line
         _print_results(run, console)
     return 0 if all(j.state == "SUCCESS" for j in st.jobs) else 1
 
