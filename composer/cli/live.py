@@ -35,9 +35,7 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
             typer.echo(f"started invocation {run.invocation_id} ({len(run.tasks)} tasks) in {run.run_dir}")
             typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
         return
-    # SystemExit, not typer.Exit: under app(standalone_mode=False) click RETURNS typer.Exit's code and
-    # cli.main() drops it, so a failed task would still exit 0.
-    raise SystemExit(watch_run(run, json_out=json_out))
+    raise typer.Exit(watch_run(run, json_out=json_out))
 
 
 def _wait_created(run, timeout: float = 120) -> None:

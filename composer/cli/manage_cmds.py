@@ -67,7 +67,7 @@ def watch(ref: Optional[str] = typer.Argument(None, help="Invocation id or prefi
     from .live import watch_run
 
     run, _ = _runs([ref] if ref else [])[0]
-    raise SystemExit(watch_run(run))  # not typer.Exit: its code is lost under standalone_mode=False
+    raise typer.Exit(watch_run(run))
 
 
 @app.command()
@@ -80,7 +80,7 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
     still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
-    raise SystemExit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
+    raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
 
 
 @app.command()
