@@ -212,11 +212,24 @@ def _build_note(plan: Plan) -> str:
 def _rerun_notes(plan: Plan) -> str:
     names = " ".join(plan.host_variables)
     export = f"export {names}   # values from your shell or an env file\n" if names else ""
+    literal = sorted(plan.secret_values)
+    if literal:
+        export += (f"# {' '.join(literal)}: the config gives these as lit: values; evalcompose hands them to compose\n"
+                   "# at up time and never writes them here: export them with the config's values\n")
     return (f"# Invocation {plan.invocation_id}\n\n"
             "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
             f"```sh\n{export}docker compose up            # rerun every task\n"
             f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
-            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
+            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n"
+            + _auto_export_note(plan))
+
+
+def _auto_export_note(plan: Plan) -> str:
+    destinations = ((plan.config.get("execution") or {}).get("auto_export") or {}).get("destinations") or []
+    if not destinations:
+        return ""
+    return (f"\nexecution.auto_export ({', '.join(destinations)}) runs when evalcompose starts the tasks; a plain\n"
+            f"`docker compose up` does not export. Afterwards: `evalcompose export {plan.invocation_id}`.\n")
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster on 100-task projects

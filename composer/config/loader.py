@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
-from . import legacy
+from . import launcher_keys, legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
 from .overrides import Override, apply_overrides, group_choices, parse_override
@@ -39,9 +39,10 @@ class LoadedConfig:
     """A validated config plus what loading noticed on the way."""
 
     config: EvalConfig
-    resolved: dict[str, Any]
+    resolved: dict[str, Any]  # what files we write may show: secret lit: values read lit:<redacted>
     source: Path
     notes: list[str] = field(default_factory=list)
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)  # host variable -> lit: value
 
 
 def locate(config: str | None, config_dir: str | None, config_name: str | None) -> Path:
@@ -65,13 +66,17 @@ def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str
     notes: list[str] = []
     composed = _compose(path, group_choices(parsed), seen=set(), primary=True)
     apply_overrides(composed, parsed)
+    legacy.references_before_resolution(composed, notes)
+    launcher_keys.unset_optional(composed)
     resolved = _resolve(composed, environ)
     legacy.modernize(resolved, notes)
+    launcher_keys.set_aside(resolved, notes)
+    secret_values, redacted = launcher_keys.literal_secrets(resolved, notes)
     try:
         config = EvalConfig.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc) from None
-    return LoadedConfig(config=config, resolved=resolved, source=path, notes=notes)
+    return LoadedConfig(config=config, resolved=redacted, source=path, notes=notes, secret_values=secret_values)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -170,9 +175,8 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
                 return value
         return None
 
-    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-    register("oc.env", env, replace=True)
-    register("select_not_null", select_not_null, replace=True)
+    _register_resolver(OmegaConf, "oc.env", env)
+    _register_resolver(OmegaConf, "select_not_null", select_not_null)
     try:
         node = OmegaConf.create(composed)
         return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
@@ -192,6 +196,18 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
         first = str(exc).splitlines()[0]
         raise ConfigError(key, f"cannot resolve interpolation: {first}",
                           hint="interpolations look like ${target.api_endpoint.model_id}") from None
+
+
+def _register_resolver(omegaconf: Any, name: str, resolver: Any) -> None:
+    """Register with whichever API this OmegaConf has: 2.4 renamed register_new_resolver to
+    register_resolver (the old name warns); in 2.3 register_resolver is the legacy API (no replace=)."""
+    import inspect
+
+    modern = getattr(omegaconf, "register_resolver", None)
+    if modern is not None and "replace" in inspect.signature(modern).parameters:
+        modern(name, resolver, replace=True)
+    else:
+        omegaconf.register_new_resolver(name, resolver, replace=True)
 
 
 def _looks_like_key(arg: Any) -> bool:
