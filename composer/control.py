@@ -19,9 +19,9 @@ from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
 
 def run_images(run: RunInfo) -> list[str]:
-    images = [t["image"] for t in run.tasks]
+    images = [t.image for t in run.tasks]
     if run.model:
-        images.append(run.model["image"])
+        images.append(run.model.image)
     return images
 
 
@@ -75,7 +75,7 @@ def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
 def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None,
                       env: Mapping[str, str] | None = None) -> None:
     """A written run's harness images built from PyPI, rebuilt by compose if the engine lost them."""
-    first = {t["image"]: t["service"] for t in reversed(run.tasks) if is_pypi_harness_tag(t["image"])}
+    first = {t.image: t.service for t in reversed(run.tasks) if is_pypi_harness_tag(t.image)}
     for tag in runtime.missing_images(list(first)) if first else []:
         say(f"building {tag} (docker compose build {first[tag]})")
         runtime.build_services(run.run_dir, run.project, [first[tag]], env=env)
@@ -108,8 +108,8 @@ def start(run: RunInfo, env: Mapping[str, str] | None = None) -> None:
 
 def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...],
             env: Mapping[str, str] | None = None) -> None:
-    tasks = services or [t["service"] for t in run.tasks]
-    model = run.model["service"] if run.model else None
+    tasks = services or [t.service for t in run.tasks]
+    model = run.model.service if run.model else None
     runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env)
 
 
@@ -121,7 +121,7 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
     fail?) or once a second as a fallback. Polling Docker every few ms would take CPU that compose
     needs for starting the containers. Returns the last status read from Docker (None if none was).
     """
-    names = {f"{run.project}-{t['service']}-1" for t in run.tasks}
+    names = {f"{run.project}-{t.service}-1" for t in run.tasks}
     deadline = time.monotonic() + timeout
     next_poll = time.monotonic() + 1.0
     while time.monotonic() < deadline:
@@ -173,10 +173,10 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     if not todo:
         return []
     clear_kill_markers(run, todo)
-    lanes = run.meta.get("max_parallel")
+    lanes = run.meta.max_parallel
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
-    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
+    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model.service if run.model else None))
     ensure_run_builds(run, env=env)
     ensure_images(run_images(run))
     # Their old exited containers would read KILLED/FAILED until compose starts them again (after
