@@ -25,8 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-
-ENV_PREFIXES = ("host:", "lit:", "runtime:")
+from .envspec import ENV_PREFIXES
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OC_ENV = re.compile(r"\$\{oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:,[^}]*)?\}")
 _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
