@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import runtime
+from . import autoexport, runtime
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, RESUME_FILE
@@ -110,7 +110,8 @@ def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...],
             env: Mapping[str, str] | None = None) -> None:
     tasks = services or [t.service for t in run.tasks]
     model = run.model.service if run.model else None
-    runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env)
+    runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env,
+                            after_each=autoexport.hook_argv(run.run_dir))
 
 
 def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:

@@ -97,6 +97,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
+    notes += extras.notes
+    if "env_file" in extras.service:  # --env-file paths are the user's, relative to where up runs
+        extras.service["env_file"] = [host_path(p, cwd) for p in extras.service["env_file"]]
     model = deploy.plan_model(cfg, cwd) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url

@@ -123,8 +123,27 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
         svc["shm_size"] = plan.extras.shm_size
     if plan.extras.gpus:
         svc["deploy"] = _gpu_reservation(plan.extras.gpus)
+    _docker_run_flags(svc, plan.extras.service)
     svc["restart"] = "no"
     return svc
+
+
+def _docker_run_flags(svc: dict[str, Any], flags: dict[str, Any]) -> None:
+    """The translated ``extra_docker_args`` (see :mod:`composer.config.docker_args`) on a task service.
+
+    Labels and env files add to ours (our labels win); ``--entrypoint X`` runs X with the task
+    entrypoint as its arguments, as ``docker run --entrypoint X image bash -c ...`` did.
+    """
+    for key, value in flags.items():
+        if key == "labels":
+            svc["labels"] = {**value, **svc["labels"]}
+        elif key == "env_file":
+            svc["env_file"] = [*svc["env_file"], *value]
+        elif key == "entrypoint":
+            svc["command"] = svc["entrypoint"]
+            svc["entrypoint"] = [value]
+        else:
+            svc[key] = value
 
 
 def _model_service(plan: Plan) -> dict[str, Any]:

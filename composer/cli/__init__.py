@@ -30,19 +30,47 @@ from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: E402,F401  (c
 def main() -> None:
     """Console-script entry point."""
     try:
-        code = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
+        code = app(standalone_mode=False, prog_name="evalcompose")  # click returns typer.Exit's code here instead of exiting
         sys.exit(code if isinstance(code, int) else 0)
     except EvalComposeError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
+    except Exception as exc:  # click's own exceptions arrive here in non-standalone mode
+        if not isinstance(exc, _click_classes("Abort", "ClickException")):
+            raise
+        if isinstance(exc, _click_classes("Abort")):
+            sys.exit(1)
+        if str(exc.format_message()).strip():  # NoArgsIsHelpError has printed the help and says nothing
+            print(f"error: {_usage_line(exc)}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, _click_classes("UsageError")) else getattr(exc, "exit_code", 1) or 1)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _click_classes(*names: str) -> tuple[type, ...]:
+    """The click exception classes of every click this typer may use.
+
+    typer >= 0.22 vendors click as ``typer._click`` (its exceptions are not ``click``'s); older
+    typers use the ``click`` package. Both are looked up, so each version in the ranges we
+    declare gets one-line usage errors.
+    """
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        found += [getattr(mod, n) for n in names if hasattr(mod, n)]
+    return tuple(found)
+
+
+def _usage_line(exc: Exception) -> str:
+    """One short line: click's message, and where to read more (``evalcompose CMD --help``)."""
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "evalcompose"
+    if isinstance(exc, _click_classes("UsageError")):
+        return f"{message} (hint: {command} --help)"
+    return message

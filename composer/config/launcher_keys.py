@@ -71,7 +71,7 @@ def set_aside(resolved: dict, notes: list[str]) -> None:
             raise ConfigError(str(name), "unknown key", hint=f"did you mean '{close[0]}'?")
         resolved.pop(name)
         why = "a launcher key local runs do not use" if name in LAUNCHER_TOP_LEVEL else \
-            "your own variables (for ${...} interpolation); evalcompose ignores it otherwise"
+            "your own variables (for interpolation); evalcompose ignores it otherwise"
         notes.append(f"{name}: {why}")
 
 

@@ -73,7 +73,7 @@ def references_before_resolution(composed: dict, notes: list[str]) -> None:
             braced = _BRACED.fullmatch(value.strip())
             if match:
                 env[name] = f"host:{match.group(1)}"
-                notes.append(f"{where}.{name}: ${{oc.env:{match.group(1)}}} is read as host:{match.group(1)} "
+                notes.append(f"{where}.{name}: oc.env:{match.group(1)} is read as host:{match.group(1)} "
                              "(a reference: no value copied)")
             elif braced and braced.group(1) not in composed:
                 env[name] = f"host:{braced.group(1)}"

@@ -223,7 +223,9 @@ def _typo_error(composed: dict, missing_key: str) -> ConfigError | None:
     if not isinstance(node, dict):
         return None
     known = set(_fields_at(EvalConfig, tuple(parents)))
-    strangers = [k for k in node if k not in known and difflib.get_close_matches(str(k), [leaf], n=1)]
+    if not known:  # a free-form mapping (export.mlflow, nemo_evaluator_config): no key is a stranger
+        return None
+    strangers = [k for k in node if k not in known and k != leaf and difflib.get_close_matches(str(k), [leaf], n=1)]
     if not strangers:
         return None
     return ConfigError(".".join([*parents, str(strangers[0])]), "unknown key", hint=f"did you mean '{leaf}'?")
