@@ -15,7 +15,7 @@ EndpointType = Literal["chat", "completions", "embedding", "vlm"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_id is a field
 
 
 class ApiEndpoint(_Strict):
