@@ -161,3 +161,35 @@ def test_mandatory_under_export_names_its_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_and_render(config)
     assert err.value.key == "export.mlflow.tracking_uri" and "mandatory" in err.value.message
+
+
+def test_empty_mappings_mean_none(tmp_path: Path) -> None:
+    config = write_config(tmp_path, HOSTED + """\
+evaluation:
+  nemo_evaluator_config:
+  env_vars:
+  tasks:
+    - {name: lm-evaluation-harness.ifeval, nemo_evaluator_config: null, env_vars: null}
+""")
+    _, plan, _, _ = accepted(tmp_path, config)
+    assert plan.tasks[0].run_config["config"]["type"] == "ifeval"
+
+
+def test_vlm_on_the_chat_url_and_embedding_on_embeddings(tmp_path: Path) -> None:
+    hosted = write_config(tmp_path, HOSTED + "evaluation: {tasks: [{name: vlmevalkit.chartqa}]}\n")
+    _, plan, _, _ = accepted(tmp_path, hosted)
+    assert plan.tasks[0].endpoint_type == "vlm"
+    assert plan.tasks[0].run_config["target"]["api_endpoint"]["url"].endswith("/v1/chat/completions")
+    deployed = write_config(tmp_path, """\
+defaults: [{execution: local}, {deployment: generic}, _self_]
+execution: {output_dir: out}
+deployment: {image: org/server:1, command: serve, served_model_name: m}
+evaluation: {tasks: [{name: mteb.MTEB}, {name: vlmevalkit.chartqa}]}
+""", name="deployed.yaml")
+    _, plan, _, _ = accepted(tmp_path / "d", deployed)
+    urls = {t.endpoint_type: t.run_config["target"]["api_endpoint"]["url"] for t in plan.tasks}
+    assert urls == {"embedding": "http://model:8000/v1/embeddings", "vlm": "http://model:8000/v1/chat/completions"}
+    wrong = write_config(tmp_path, HOSTED + "evaluation: {tasks: [{name: mteb.MTEB}]}\n", name="wrong.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_and_render(wrong)
+    assert "/v1/embeddings" in err.value.one_line()

@@ -82,6 +82,9 @@ def references_before_resolution(composed: dict, notes: list[str]) -> None:
 def modernize(config: dict, notes: list[str]) -> dict:
     """Rewrite the older forms in place (returns ``config``); appends one note per rewrite."""
     evaluation = config.get("evaluation")
+    for node in (config, evaluation, config.get("deployment"), *((evaluation or {}).get("tasks") or []
+                                                                  if isinstance(evaluation, dict) else [])):
+        _drop_empty_mappings(node)
     if isinstance(evaluation, dict):
         _lift_overrides(evaluation, "evaluation", notes)
         for i, task in enumerate(evaluation.get("tasks") or []):
@@ -98,6 +101,14 @@ def modernize(config: dict, notes: list[str]) -> dict:
         endpoint["api_key_name"] = endpoint.pop("api_key")
         notes.append("target.api_endpoint.api_key -> target.api_endpoint.api_key_name (older form)")
     return config
+
+
+def _drop_empty_mappings(node: Any) -> None:
+    """``env_vars:`` / ``nemo_evaluator_config:`` left empty (YAML null) mean "none", as the launcher's .get() read them."""
+    if isinstance(node, dict):
+        for key in ("env_vars", "nemo_evaluator_config"):
+            if key in node and node[key] is None:
+                node.pop(key)
 
 
 def normalize_env_value(value: Any, key: str, notes: list[str]) -> str:
