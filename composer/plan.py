@@ -161,6 +161,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v, cwd) for v in extras.volumes]
+        mounts += [Mount(host_path(src, cwd), dst) for src, dst in cfg.execution.mounts.evaluation.items()]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,

@@ -193,3 +193,10 @@ evaluation: {tasks: [{name: mteb.MTEB}, {name: vlmevalkit.chartqa}]}
     with pytest.raises(ConfigError) as err:
         load_and_render(wrong)
     assert "/v1/embeddings" in err.value.one_line()
+
+
+def test_execution_mounts_evaluation_reach_the_tasks(tmp_path: Path) -> None:
+    config = write_config(tmp_path, HOSTED.replace("output_dir: out", "output_dir: out\n  mounts: {evaluation: {/data: /data}}")
+                          + "evaluation: {tasks: [{name: lm-evaluation-harness.ifeval}]}\n")
+    _, _, _, doc = accepted(tmp_path, config)
+    assert "/data:/data" in doc["services"]["ifeval"]["volumes"]
