@@ -72,7 +72,7 @@ class ModelPlan:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
+def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPlan:
     """The model service for ``cfg.deployment`` (not ``none``)."""
     d = cfg.deployment
     server = SERVERS[d.type]
@@ -82,11 +82,11 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append(f"{host_path(d.checkpoint_path, cwd)}:/checkpoint:ro")
+        volumes.append(f"{host_path(d.checkpoint_path, cwd, home)}:/checkpoint:ro")
     if server.cache_target:
-        source = host_path(d.cache_path, cwd) if d.cache_path else CACHE_VOLUME
+        source = host_path(d.cache_path, cwd, home) if d.cache_path else CACHE_VOLUME
         volumes.append(f"{source}:{server.cache_target}")
-    volumes += [f"{host_path(src, cwd)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
+    volumes += [f"{host_path(src, cwd, home)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
         where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"

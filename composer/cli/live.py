@@ -21,9 +21,8 @@ def monitoring_hints(run) -> list[str]:
 
 def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from .. import control
-    from ..workspace import read_run
 
-    run = read_run(prepared.run_dir)
+    run = prepared.run_info()
     control.start(run, env=prepared.environ)
     if detach:
         st = control.wait_created(run)

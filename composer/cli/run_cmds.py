@@ -57,7 +57,7 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
         plan = prepared.plan
         control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []), say=say,
                               builds=[(b, prepared.wheelhouses[b.folder]) for b in prepared.builds],
-                              base=plan.build_base)
+                              base=prepared.build_base)
     prepared.write()
     if dry_run:
         _print_dry_run(prepared, json_out)
