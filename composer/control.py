@@ -14,6 +14,7 @@ from . import runtime
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, RESUME_FILE
+from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
@@ -131,7 +132,7 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
             return None  # every task container exists and compose is still at work: nothing can have failed yet
         if ended or time.monotonic() >= next_poll:
             st = status(run)
-            if st.scheduler != "running" or all(j.container for j in st.jobs):
+            if st.scheduler != SchedulerPhase.RUNNING or all(j.container for j in st.jobs):
                 return st
             next_poll = time.monotonic() + 1.0
         time.sleep(0.05)
@@ -167,7 +168,7 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     ``env`` (the env file's values) reaches compose as in :func:`start`.
     """
     current = status(run)
-    if current.scheduler == "running":
+    if current.scheduler == SchedulerPhase.RUNNING:
         runtime.scheduler.stop(run.run_dir)
     todo = [j.service for j in current.jobs if j.state != SUCCESS]
     if not todo:

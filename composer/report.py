@@ -128,7 +128,7 @@ def _score_rows(series: list[_Series], tasks: list[str]) -> list[tuple[str, tupl
         seen: dict[tuple[str, str, str], str] = {}
         for s in series:
             t = s.by_task.get(task)
-            for sc in headline_scores(t) if t else []:
+            for sc in headline_scores(t.scores) if t else []:
                 ident = (sc.name, sc.metric, sc.score)
                 if ident not in seen:
                     short = t.benchmark
@@ -141,7 +141,7 @@ def _score_rows(series: list[_Series], tasks: list[str]) -> list[tuple[str, tupl
 def _find(t: TaskResult | None, ident: tuple[str, str, str]) -> Score | None:
     if t is None:
         return None
-    for sc in headline_scores(t):
+    for sc in headline_scores(t.scores):
         if (sc.name, sc.metric, sc.score) == ident:
             return sc
     return None

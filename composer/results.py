@@ -33,6 +33,7 @@ from typing import Iterable
 import yaml
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .states import ResultStatus
 from .scores import Score, as_float, as_int, extract_scores, flat_scores
 from .status import read_progress
 from .runmeta import TaskMeta
@@ -45,7 +46,7 @@ REPORT_FILE = "report.html"
 STDOUT_LOG = "stdout.log"
 REQUIRED_FILES = (RESULTS_FILE, METRICS_FILE)
 
-COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
+COMPLETE, PARTIAL, MISSING = ResultStatus.COMPLETE, ResultStatus.PARTIAL, ResultStatus.MISSING
 
 _LOG_TS = re.compile(r"^\[[A-Z] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
 
@@ -90,7 +91,7 @@ class TaskResult:
     endpoint_type: str | None
     run_dir: str
     task_dir: str
-    status: str
+    status: ResultStatus
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     scores: list[Score] = field(default_factory=list)

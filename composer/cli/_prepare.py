@@ -35,6 +35,22 @@ class Prepared:
         for spec in self.builds:
             self.wheelhouses[spec.folder] = cached_wheelhouse(spec.requirements, say)
 
+    def summary(self) -> dict:
+        """What up/run print with --json (dry run and detached start)."""
+        plan = self.plan
+        return {
+            "invocation_id": plan.invocation_id,
+            "project": plan.project,
+            "run_dir": str(self.run_dir),
+            "compose_file": str(self.run_dir / "compose.yaml"),
+            "max_parallel": plan.max_parallel,
+            "model": None if plan.model is None else {"service": "model", "image": plan.model.image},
+            "tasks": [{"job_id": t.job_id, "service": t.service, "task": t.task, "endpoint_type": t.endpoint_type,
+                       "image": t.image} for t in plan.tasks],
+            "host_variables": {name: name not in {m for m, _ in self.missing} for name in plan.host_variables},
+            "notes": list(plan.notes),
+        }
+
     def run_info(self):
         """The written run as later commands see it, from the plan in memory (not re-read from disk)."""
         from ..render import run_meta

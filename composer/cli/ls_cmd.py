@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from . import ls_app
+from .app import ls_app
 
 
 @ls_app.command("tasks")
