@@ -150,6 +150,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd, home), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v, cwd, home) for v in extras.volumes]
+        mounts += [_bind_mount(src, dst, cwd, home) for src, dst in cfg.execution.mounts.evaluation.items()]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
@@ -247,6 +248,12 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     env.setdefault("NEMO_EVALUATOR_SHUTDOWN_TIMEOUT_SECONDS", "1")  # prompt exit on SIGTERM (kill)
     env["EVALCOMPOSE_SECRETS"] = " ".join(sorted(secrets))
     return env, secrets
+
+
+def _bind_mount(source: str, target: str, cwd: Path, home: Path | None) -> Mount:
+    """``execution.mounts.evaluation``: a host path (relative to ``cwd``) onto ``target[:ro]``."""
+    path, _, mode = target.partition(":")
+    return Mount(host_path(source, cwd, home), path, "ro" in mode.split(","))
 
 
 def _volume_mount(spec: str, cwd: Path, home: Path | None) -> Mount:
