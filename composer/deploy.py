@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .config import EvalConfig
 from .config.envspec import parse_env_spec
-from .paths import host_path
 from .errors import ConfigError
+from .paths import host_path
 
 SERVICE = "model"
 CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
@@ -100,6 +100,7 @@ def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPla
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
     if d.endpoints.embedding:
         endpoints["embedding"] = d.endpoints.embedding
+    assert d.image and d.command and d.served_model_name  # checked above
     return ModelPlan(kind=d.type, image=d.image, command=" ".join(d.command.split()) if "\n" not in d.command.strip()
                      else d.command, served_model_name=d.served_model_name, port=d.port,
                      health_path=d.endpoints.health, endpoints=endpoints,

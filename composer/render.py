@@ -133,6 +133,7 @@ def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]
 
 def _model_service(plan: Plan) -> dict[str, Any]:
     m = plan.model
+    assert m is not None  # called only for a plan with a model
     svc: dict[str, Any] = {"image": m.image}
     if m.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
@@ -241,7 +242,7 @@ def resume_override(services: list[str], lanes: int | None, model: str | None) -
     """
     lines = ["# Written by evalcompose resume: the unfinished tasks, re-chained among themselves.", "services:"]
     for i, service in enumerate(services):
-        deps = {}
+        deps: dict[str, dict[str, Any]] = {}
         if model:
             deps[model] = {"condition": "service_healthy"}
         if lanes and i >= lanes:

@@ -8,13 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..workspace import RunInfo
 
 
 @dataclass
 class Prepared:
-    plan: object  # composer.plan.Plan
+    plan: Plan
     run_dir: Path
     environ: dict[str, str]
     env_file: Path | None
@@ -51,7 +56,7 @@ class Prepared:
             "notes": list(plan.notes),
         }
 
-    def run_info(self):
+    def run_info(self) -> RunInfo:
         """The written run as later commands see it, from the plan in memory (not re-read from disk)."""
         from ..render import run_meta
         from ..workspace import RunInfo
@@ -79,9 +84,8 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
         from dotenv import dotenv_values
 
         values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    else:
-        path = None
-    return {**values, **os.environ}, path
+        return {**values, **os.environ}, path
+    return {**values, **os.environ}, None
 
 
 def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from . import legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
-from .overrides import Override, apply_overrides, group_choices, parse_override
+from .overrides import apply_overrides, group_choices, parse_override
 
 GROUPS_DIR = Path(__file__).parent / "groups"
 IMPLICIT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -60,7 +60,7 @@ def locate(config: str | None, config_dir: str | None, config_name: str | None) 
     return path
 
 
-def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(path: Path, overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Load, compose, override, resolve, modernize and validate one config file."""
     environ = {} if environ is None else environ
     parsed = [parse_override(o) for o in overrides]
@@ -205,9 +205,11 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
     failures = current.failures
     try:
         node = OmegaConf.create(composed)
-        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        resolved = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        assert isinstance(resolved, dict)
+        return resolved
     except MissingMandatoryValue as exc:
-        raise _typo_error(composed, exc.full_key) or ConfigError(
+        raise _typo_error(composed, exc.full_key or "") or ConfigError(
             exc.full_key, "is mandatory (???) and has no value",
             hint=f"set it in the config or with -o {exc.full_key}=...") from None
     except OmegaConfBaseException as exc:
