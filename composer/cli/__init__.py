@@ -30,7 +30,7 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         if isinstance(exc, _click_errors()):
-            exc.show()
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
 
