@@ -8,8 +8,7 @@ modules import heavy dependencies inside their functions so ``--help`` stays fas
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import Any
 
 from ..errors import EvalComposeError
 from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
@@ -31,7 +30,7 @@ def main() -> None:
             raise
         if isinstance(exc, _click_classes("Abort")):
             sys.exit(1)
-        if str(exc.format_message()).strip():  # NoArgsIsHelpError has printed the help and says nothing
+        if _message(exc):  # NoArgsIsHelpError has printed the help and says nothing
             print(f"error: {_usage_line(exc)}", file=sys.stderr)
         sys.exit(2 if isinstance(exc, _click_classes("UsageError")) else getattr(exc, "exit_code", 1) or 1)
 
@@ -55,9 +54,14 @@ def _click_classes(*names: str) -> tuple[type, ...]:
     return tuple(found)
 
 
+def _message(exc: Any) -> str:
+    """click's message of ``exc``, on one line ('' for NoArgsIsHelpError)."""
+    return " ".join(str(exc.format_message()).split())
+
+
 def _usage_line(exc: Exception) -> str:
     """One short line: click's message, and where to read more (``evalcompose CMD --help``)."""
-    message = " ".join(str(exc.format_message()).split())
+    message = _message(exc)
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "evalcompose"
     if isinstance(exc, _click_classes("UsageError")):

@@ -151,9 +151,10 @@ def _scalar(key: str, value: str, flag: str) -> Any:
 
 def _mapping(out: DockerExtras, flag: str, value: str) -> None:
     key = MAPPINGS[flag]
-    name, _, item = value.partition("=")
+    name, _, text = value.partition("=")
+    item: Any = text
     if key == "ulimits":
-        soft, _, hard = item.partition(":")
+        soft, _, hard = text.partition(":")
         try:
             item = {"soft": int(soft), "hard": int(hard)} if hard else int(soft)
         except ValueError:

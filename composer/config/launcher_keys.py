@@ -84,7 +84,7 @@ def literal_secrets(resolved: dict, notes: list[str]) -> tuple[dict[str, str], d
     """
     redacted = copy.deepcopy(resolved)
     values: dict[str, str] = {}
-    for (where, env), (_, shown) in zip(env_scopes(resolved), env_scopes(redacted)):
+    for (where, env), (_, shown) in zip(env_scopes(resolved), env_scopes(redacted), strict=True):
         for name, spec in list(env.items()):
             if not (isinstance(spec, str) and spec.startswith("lit:") and looks_secret(str(name))):
                 continue

@@ -26,6 +26,7 @@ import yaml
 
 from ..errors import ConfigError
 from .envspec import ENV_PREFIXES
+
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OC_ENV = re.compile(r"\$\{oc\.env:\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:,[^}]*)?\}")
 _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
