@@ -52,9 +52,9 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
         raise ConfigError("--env-file", f"file not found: {path}")
     values: dict[str, str] = {}
     if path.is_file():
-        from dotenv import dotenv_values
+        from ..config.yamlio import read_env_file
 
-        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+        values = read_env_file(path)
     else:
         path = None
     return {**values, **os.environ}, path
