@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .errors import RunNotFound
+from .escaping import unescape
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def read_run(run_dir: Path) -> RunInfo:
     path = Path(run_dir) / COMPOSE_FILE
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-        meta = doc["x-evalcompose"]
+        meta = unescape(doc["x-evalcompose"])  # compose.yaml writes a literal $ as $$
         return RunInfo(meta["invocation_id"], Path(run_dir).resolve(), doc["name"], meta)
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         raise RunNotFound(f"{run_dir} is not an evalcompose run folder", hint="it has no compose.yaml written by evalcompose") from None

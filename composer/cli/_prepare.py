@@ -77,6 +77,9 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         from ..control import pick_base_image
 
         plan = replace(plan, build_base=pick_base_image(engine_required=False))
+    if plan.model:  # optional tokens only when set; lit: secrets travel in memory, to compose's environment
+        plan = replace(plan, model=plan.model.with_available(environ))
+        environ.update(plan.model.literal_secrets)
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,
