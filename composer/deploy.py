@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .config import EvalConfig
 from .config.docker_args import looks_secret
+from .config.envspec import parse_env_spec
 from .paths import host_path
 from .errors import ConfigError
 
@@ -112,14 +113,15 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
     secrets: dict[str, str] = {}
     literal: dict[str, str] = {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
-        kind, _, value = spec.partition(":")
-        if kind == "lit" and looks_secret(name):
+        where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"
+        parsed = parse_env_spec(spec, where)
+        if parsed.host_variable is None and looks_secret(name):
             secrets[name] = f"{LITERAL_PREFIX}{name}"
-            literal[f"{LITERAL_PREFIX}{name}"] = value
-        elif kind == "lit":
-            env[name] = value
+            literal[f"{LITERAL_PREFIX}{name}"] = parsed.value
+        elif parsed.host_variable is None:
+            env[name] = parsed.value
         else:
-            secrets[name] = value
+            secrets[name] = parsed.host_variable
     optional = tuple(name for name in server.token_vars if name not in secrets)
     gpus = {"auto": _auto_gpus(d, server), "none": None}.get(str(d.gpus), str(d.gpus))
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}

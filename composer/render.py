@@ -8,8 +8,8 @@ No file holds a secret value: secrets are compose ``secrets`` read from the envi
 Files mean what the config said. Compose interpolates ``$`` everywhere in compose.yaml (the
 ``x-evalcompose`` block too), so :func:`compose_document` escapes every string it returns
 (``$`` -> ``$$``; :func:`unescape` is the inverse, for readers of the metadata); env files
-double-quote and escape their values; bind mounts use the long syntax, so a ``:`` in a path is
-just a character; no config value is ever pasted into a shell line (the model healthcheck
+double-quote and escape their values; a mount whose path holds a ``:`` uses the long syntax,
+where it is just a character; no config value is ever pasted into a shell line (the model healthcheck
 passes its URL as an argument).
 """
 
@@ -23,12 +23,13 @@ import yaml
 
 from . import __version__
 from .deploy import CACHE_VOLUME
-from .escaping import escape
 from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
-from .images import compose_build, pypi_dockerfile
+from .escaping import escape
+from .images import build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
-from .plan import FORMAT_VERSION, Plan, TaskPlan
+from .plan import Plan, TaskPlan
+from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
@@ -89,7 +90,8 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
         doc["services"][task.service] = _task_service(plan, task)
-    secrets = sorted({h for t in plan.tasks for h in t.secrets.values()} | set(plan.model.secrets.values() if plan.model else ()))
+    secrets = sorted({h for t in plan.tasks for h in t.secrets.values()}
+                     | set(plan.model.secrets.values() if plan.model else ()))
     if secrets:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
@@ -107,21 +109,23 @@ def compose_document(plan: Plan) -> dict[str, Any]:
 
 
 def _metadata(plan: Plan) -> dict[str, Any]:
+    """The ``x-evalcompose`` block: :class:`~composer.runmeta.RunMeta`, as plain data."""
     model = plan.model
-    return {
-        "format_version": FORMAT_VERSION,
-        "generator": f"evalcompose {__version__}",
-        "invocation_id": plan.invocation_id,
-        "created": plan.created.isoformat(timespec="seconds"),
-        "max_parallel": plan.max_parallel,
-        "host_variables": plan.host_variables,
-        "model": None if model is None else {"service": MODEL_SERVICE, "kind": model.kind, "image": model.image,
-                                              "served_model_name": model.served_model_name},
-        "tasks": [{"job_id": t.job_id, "index": t.index, "service": t.service, "task": t.task, "harness": t.harness,
-                   "image": t.image, "endpoint_type": t.endpoint_type,
-                   "model_id": t.run_config["target"]["api_endpoint"].get("model_id")} for t in plan.tasks],
-        "notes": list(plan.notes),
-    }
+    meta = RunMeta(
+        format_version=FORMAT_VERSION,
+        generator=f"evalcompose {__version__}",
+        invocation_id=plan.invocation_id,
+        created=plan.created.isoformat(timespec="seconds"),
+        max_parallel=plan.max_parallel,
+        host_variables=list(plan.host_variables),
+        model=None if model is None else ModelMeta(service=MODEL_SERVICE, kind=model.kind, image=model.image,
+                                                   served_model_name=model.served_model_name),
+        tasks=[TaskMeta(job_id=t.job_id, index=t.index, service=t.service, task=t.task, harness=t.harness,
+                        image=t.image, endpoint_type=t.endpoint_type,
+                        model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
+        notes=list(plan.notes),
+    )
+    return meta.model_dump(mode="json")
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -135,7 +139,7 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
 def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = compose_build(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, plan.build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],
@@ -184,8 +188,9 @@ def _model_service(plan: Plan) -> dict[str, Any]:
         svc["shm_size"] = m.shm_size
     if m.gpus:
         svc["deploy"] = _gpu_reservation(m.gpus)
-    svc["healthcheck"] = {"test": ["CMD", "/bin/sh", "-c", HEALTH_PROBE, "healthcheck", m.health_url], "interval": f"{m.health_interval}s", "timeout": "10s",
-                          "retries": 3, "start_period": f"{m.readiness_timeout}s"}
+    svc["healthcheck"] = {"test": ["CMD", "/bin/sh", "-c", HEALTH_PROBE, "healthcheck", m.health_url],
+                          "interval": f"{m.health_interval}s", "timeout": "10s", "retries": 3,
+                          "start_period": f"{m.readiness_timeout}s"}
     if m.publish_port:
         svc["ports"] = [f"127.0.0.1:{m.publish_port}:{m.port}"]
     if plan.external_network:
