@@ -28,6 +28,7 @@ from . import legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
 from .overrides import Override, apply_overrides, group_choices, parse_override
+from .validate import check_config
 from .yamlio import read_yaml_file
 
 GROUPS_DIR = Path(__file__).parent / "groups"
@@ -71,6 +72,7 @@ def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str
         config = EvalConfig.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc) from None
+    check_config(config)  # values the types alone do not pin down (names, ranges, URLs, paths)
     return LoadedConfig(config=config, resolved=resolved, source=path, notes=notes)
 
 
