@@ -77,6 +77,9 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         from ..control import pick_base_image
 
         plan = replace(plan, build_base=pick_base_image(engine_required=False))
+    from ..workspace import check_output_dir
+
+    check_output_dir(plan.run_dir.parent)  # before any image is built or pulled
     if plan.model:  # optional tokens only when set; lit: secrets travel in memory, to compose's environment
         plan = replace(plan, model=plan.model.with_available(environ))
         environ.update(plan.model.literal_secrets)

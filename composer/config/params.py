@@ -81,7 +81,7 @@ def _positive_int(v: Any) -> str | None:
 
 
 def _text(v: Any) -> str | None:
-    return None if isinstance(v, str) and v.isprintable() else "must be a one-line text"
+    return None if isinstance(v, str) and "\n" not in v and "\r" not in v and "\0" not in v else "must be a one-line text"
 
 
 def _mapping(v: Any) -> str | None:

@@ -7,6 +7,7 @@ names the key, never the URL itself: it may carry credentials (``https://user:to
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ def check_url(url: Any, where: str) -> None:
     """:class:`ConfigError` at ``where`` unless ``url`` is a usable http(s) URL."""
     if not isinstance(url, str) or not url:
         raise ConfigError(where, "must be a URL", hint=URL_HINT)
-    if any(c.isspace() or not c.isprintable() for c in url):
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in url):
         raise ConfigError(where, "the URL holds a space or a control character", hint="percent-encode it (%20)")
     try:
         parts = urlsplit(url)

@@ -15,6 +15,7 @@ the value, which may be a secret):
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from ..errors import ConfigError
@@ -83,7 +84,7 @@ def _check_deployment(cfg: EvalConfig) -> None:
     check_port(d.publish_port, "deployment.publish_port")
     for key in ("chat", "completions", "health", "embedding", "ranking"):
         path = getattr(d.endpoints, key)
-        if path is not None and (not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path)):
+        if path is not None and (not path.startswith("/") or any(c.isspace() for c in path) or has_control(path)):
             raise ConfigError(f"deployment.endpoints.{key}", "must be a URL path starting with / (no spaces)",
                               hint="e.g. /v1/chat/completions")
     for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
@@ -95,6 +96,8 @@ def _check_deployment(cfg: EvalConfig) -> None:
         raise ConfigError("deployment.shm_size", "must be a size", hint="e.g. 16g")
     if d.command is not None and "\0" in d.command:
         raise ConfigError("deployment.command", "holds a NUL character")
+    if d.command is not None and not d.command.strip():
+        raise ConfigError("deployment.command", "is empty", hint="the server's command line, e.g. vllm serve MODEL")
 
 
 def _check_env_scopes(cfg: EvalConfig) -> None:
@@ -118,9 +121,14 @@ def _env_name(name: Any, where: str, what: str = "an environment variable name")
                           hint="names are letters, digits and _, not starting with a digit")
 
 
+def has_control(text: str) -> bool:
+    """True when ``text`` holds a control character or a line break (anything ``splitlines`` splits on)."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text)
+
+
 def _line(value: Any, where: str) -> None:
     """A value written as one line or one word: no newline, no control character."""
-    if isinstance(value, str) and not value.isprintable() and any(not c.isprintable() and c != " " for c in value):
+    if isinstance(value, str) and has_control(value):
         raise ConfigError(where, "holds a newline or another control character", hint="give it on one line")
 
 
