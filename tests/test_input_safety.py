@@ -207,3 +207,10 @@ def test_output_dir_on_a_full_disk(tmp_cwd: Path, evalcompose_home: Path, full_d
     leftovers = [p for p in full_disk.rglob("*") if p.name != "filler" and p.is_file()]
     assert leftovers == [], "a half-written run folder was left"
     assert not list(evalcompose_home.rglob("*.json"))
+
+
+def test_alias_bomb_in_an_override_value(tmp_cwd: Path, evalcompose_home: Path) -> None:
+    levels = ["&a [x,x,x,x,x,x,x,x,x]"] + [f"&{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdef", "bcdefg")]
+    bomb = f"[{', '.join(levels)}]"
+    check_error(tmp_cwd, evalcompose_home, GOOD, ["-o", f"+{PARAMS}.extra.x={bomb}"], ["-o value", "too complex"],
+                subprocess=False)

@@ -109,8 +109,11 @@ def read_text_limited(path: Path, limit: int, what: str) -> str:
                           hint="save it as UTF-8") from None
 
 
-def parse_yaml(text: str, name: str) -> Any:
-    """Parse one YAML document with the guards above; ``name`` is used in messages."""
+def guarded_load(text: str, name: str) -> Any:
+    """Like ``yaml.safe_load`` (a :class:`yaml.YAMLError` propagates), with the guards above.
+
+    Alias bombs, deep nesting and duplicate keys raise :class:`ConfigError` naming ``name``.
+    """
     try:
         data = yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
     except _TooComplex as exc:
@@ -122,14 +125,20 @@ def parse_yaml(text: str, name: str) -> Any:
     except RecursionError:
         raise ConfigError(None, f"{name} is too complex: nesting too deep",
                           hint="a config this deep is a mistake or an attack") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(None, f"{name} is not valid YAML{where}", hint="check indentation and quoting") from None
     if _expanded_size(data) > MAX_NODES:
         raise ConfigError(None, f"{name} is too complex: more than {MAX_NODES} values once aliases are expanded",
                           hint="a config this large is a mistake or an attack (YAML alias bomb)")
     return data
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse one YAML document with the guards above; ``name`` is used in messages."""
+    try:
+        return guarded_load(text, name)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(None, f"{name} is not valid YAML{where}", hint="check indentation and quoting") from None
 
 
 def _expanded_size(data: Any) -> int:
