@@ -26,8 +26,8 @@ from pathlib import Path
 from .config import EvalConfig
 from .config.docker_args import looks_secret
 from .config.envspec import parse_env_spec
-from .paths import host_path
 from .errors import ConfigError
+from .paths import host_path
 
 SERVICE = "model"
 ENTRYPOINT = "/evalcompose/model.sh"  # where evalcompose-model.sh is mounted
@@ -76,7 +76,7 @@ class ModelPlan:
     literal_secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Host variable -> value, for ``lit:`` secrets: put into the environment of ``up``, never on disk."""
 
-    def with_available(self, environ: dict[str, str]) -> "ModelPlan":
+    def with_available(self, environ: dict[str, str]) -> ModelPlan:
         """The optional tokens that ``environ`` sets become secrets; the others are dropped.
 
         An unset variable behind a compose secret makes ``docker compose up`` fail, so an

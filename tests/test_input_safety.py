@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from evalcompose_testlib import invoke_cli, run_cli, snapshot, write_config
 from test_cli_errors import GOOD, check_error
 
@@ -104,7 +103,7 @@ def test_url_is_named_by_key_not_echoed(tmp_cwd: Path, evalcompose_home: Path) -
                                     "{extra: {anything: [1, {deep: true}], 'dotted.key': x}}", "{limit_samples: null}"])
 def test_good_values_pass(tmp_cwd: Path, params: str) -> None:
     write_config(tmp_cwd, with_params(params))
-    code, out, err = invoke_cli(["up", "config.yaml", "--dry-run"])
+    code, _, err = invoke_cli(["up", "config.yaml", "--dry-run"])
     assert code == 0, err
 
 
@@ -127,7 +126,7 @@ def test_hostile_config_files_fail_fast_in_one_line(tmp_cwd: Path, evalcompose_h
     (tmp_cwd / "config.yaml").write_bytes(payload)
     before = snapshot(tmp_cwd)
     started = time.monotonic()
-    code, out, err = run_cli(["up", "config.yaml", "--dry-run"], cwd=tmp_cwd)
+    code, _, err = run_cli(["up", "config.yaml", "--dry-run"], cwd=tmp_cwd)
     elapsed = time.monotonic() - started
     assert code == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -189,13 +188,13 @@ def full_disk(tmp_path: Path):
     """A 64 KiB tmpfs, nearly full; skipped where mount is not permitted."""
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True, check=False).returncode:
         pytest.skip("mounting a tmpfs is not permitted here")
     try:
         (mnt / "filler").write_bytes(b"\0" * 60 * 1024)
         yield mnt
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", str(mnt)], capture_output=True, check=False)
 
 
 def test_output_dir_on_a_full_disk(tmp_cwd: Path, evalcompose_home: Path, full_disk: Path) -> None:

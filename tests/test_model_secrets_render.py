@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from evalcompose_testlib import invoke_cli, load_and_render, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from composer.render import HEALTH_PROBE
 from composer.templates import templates_dir
-from evalcompose_testlib import invoke_cli, load_and_render, write_config
 
 SERVERS = ["vllm", "sglang", "nim", "trtllm", "generic"]
 
@@ -38,7 +38,7 @@ evaluation: {{tasks: [{{name: arithmetic}}]}}
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_model_secrets_are_compose_secrets_for_every_server(tmp_path: Path, server: str) -> None:
-    _, plan, files = load_and_render(_config(tmp_path, server))
+    _, _, files = load_and_render(_config(tmp_path, server))
     doc = yaml.safe_load(files["compose.yaml"])
     model = doc["services"]["model"]
     targets = {s["target"]: s["source"] for s in model["secrets"]}

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from evalcompose_testlib import load_and_render
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_compose_schema import compose_config, write_project
 
 from composer.config.docker_args import looks_secret
 from composer.errors import ConfigError
-from evalcompose_testlib import load_and_render
-from test_compose_schema import compose_config, write_project
 
 # No shrinking: each example runs Compose, and shrinking a failure took minutes (the unshrunk example
 # is printed instead).

@@ -50,7 +50,7 @@ class _GuardedLoader(yaml.SafeLoader):
         self._aliases = 0
         self._depth = 0
 
-    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent, index):  # PyYAML hook
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -115,7 +115,7 @@ def guarded_load(text: str, name: str) -> Any:
     Alias bombs, deep nesting and duplicate keys raise :class:`ConfigError` naming ``name``.
     """
     try:
-        data = yaml.load(text, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_GuardedLoader)  # a SafeLoader subclass
     except _TooComplex as exc:
         raise ConfigError(None, f"{name} is too complex: {exc}",
                           hint="a config this large or deep is a mistake or an attack (YAML alias bomb)") from None
