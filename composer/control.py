@@ -7,13 +7,22 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import runtime
-from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
-                     is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
+from .images import (
+    BUILTIN_IMAGES,
+    HarnessBuild,
+    base_image,
+    base_image_candidates,
+    build_block,
+    is_pypi_harness_tag,
+    prepare_build_context,
+    pypi_dockerfile,
+)
 from .layout import COMPOSE_FILE, RESUME_FILE
+from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
@@ -56,7 +65,7 @@ def _built_here(image: str) -> bool:
     return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
 
 
-def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
+def ensure_harness_builds(builds: Sequence[tuple[HarnessBuild, Path]], base: str,
                           say: Callable[[str], None] = lambda _: None) -> list[str]:
     """Build the harness images from PyPI (spec, filled wheel cache) that the engine lacks; returns their tags.
 
@@ -89,7 +98,7 @@ def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None
 
 
 def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None,
-                  builds: list[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
+                  builds: Sequence[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
     """Every image a run needs, on the engine: built-in ones and ``builds`` built, others pulled
     (before anything is written)."""
     ensure_builtin_images(images, say)
@@ -131,7 +140,7 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
             return None  # every task container exists and compose is still at work: nothing can have failed yet
         if ended or time.monotonic() >= next_poll:
             st = status(run)
-            if st.scheduler != "running" or all(j.container for j in st.jobs):
+            if st.scheduler != SchedulerPhase.RUNNING or all(j.container for j in st.jobs):
                 return st
             next_poll = time.monotonic() + 1.0
         time.sleep(0.05)
@@ -167,7 +176,7 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     ``env`` (the env file's values) reaches compose as in :func:`start`.
     """
     current = status(run)
-    if current.scheduler == "running":
+    if current.scheduler == SchedulerPhase.RUNNING:
         runtime.scheduler.stop(run.run_dir)
     todo = [j.service for j in current.jobs if j.state != SUCCESS]
     if not todo:

@@ -94,7 +94,7 @@ class ModelPlan:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
+def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPlan:
     """The model service for ``cfg.deployment`` (not ``none``)."""
     d = cfg.deployment
     server = SERVERS[d.type]
@@ -104,11 +104,11 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append((host_path(d.checkpoint_path, cwd), "/checkpoint", True))
+        volumes.append((host_path(d.checkpoint_path, cwd, home), "/checkpoint", True))
     if server.cache_target:
-        source = host_path(d.cache_path, cwd) if d.cache_path else CACHE_VOLUME
+        source = host_path(d.cache_path, cwd, home) if d.cache_path else CACHE_VOLUME
         volumes.append((source, server.cache_target, False))
-    volumes += [(host_path(src, cwd), dst, False) for src, dst in cfg.execution.mounts.deployment.items()]
+    volumes += [(host_path(src, cwd, home), dst, False) for src, dst in cfg.execution.mounts.deployment.items()]
     env: dict[str, str] = {}
     secrets: dict[str, str] = {}
     literal: dict[str, str] = {}
@@ -127,6 +127,7 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
     if d.endpoints.embedding:
         endpoints["embedding"] = d.endpoints.embedding
+    assert d.image and d.command and d.served_model_name  # checked above
     return ModelPlan(kind=d.type, image=d.image, command=" ".join(d.command.split()) if "\n" not in d.command.strip()
                      else d.command, served_model_name=d.served_model_name, port=d.port,
                      health_path=d.endpoints.health, endpoints=endpoints,

@@ -26,7 +26,7 @@ from .deploy import CACHE_VOLUME
 from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
 from .escaping import escape
-from .images import build_block, pypi_dockerfile
+from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
 from .plan import Plan, TaskPlan
 from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
@@ -40,9 +40,13 @@ HEALTH_PROBE = ('curl -fsS -o /dev/null "$1" || wget -q -O /dev/null "$1" || '
                 'python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$1"')
 
 
-def render(plan: Plan) -> dict[str, str]:
-    """Every file of the run folder, keyed by path relative to it."""
-    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan)),
+def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
+    """Every file of the run folder, keyed by path relative to it.
+
+    ``build_base`` is the default BASE_IMAGE of harness images built from PyPI (the caller picks
+    one the engine has; ``$EVALCOMPOSE_BASE_IMAGE`` still overrides it when compose builds).
+    """
+    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan, build_base)),
              ENTRYPOINT_FILE: template_text("task-entrypoint.sh"),
              "config.yaml": "# The resolved config of this invocation (names of secrets only, never values).\n"
                             + _dump(redact(plan.config)),
@@ -83,13 +87,13 @@ def redact(data: Any) -> Any:
     return out
 
 
-def compose_document(plan: Plan) -> dict[str, Any]:
+def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, Any]:
     """The compose.yaml content as a dict, in the order it is written."""
-    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _metadata(plan), "services": {}}
+    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": run_meta(plan).model_dump(mode="json"), "services": {}}
     if plan.model:
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
-        doc["services"][task.service] = _task_service(plan, task)
+        doc["services"][task.service] = _task_service(plan, task, build_base)
     secrets = sorted({h for t in plan.tasks for h in t.secrets.values()}
                      | set(plan.model.secrets.values() if plan.model else ()))
     if secrets:
@@ -108,8 +112,8 @@ def compose_document(plan: Plan) -> dict[str, Any]:
     return out
 
 
-def _metadata(plan: Plan) -> dict[str, Any]:
-    """The ``x-evalcompose`` block: :class:`~composer.runmeta.RunMeta`, as plain data."""
+def run_meta(plan: Plan) -> RunMeta:
+    """The ``x-evalcompose`` block of the plan's compose.yaml (what later commands read back)."""
     model = plan.model
     meta = RunMeta(
         format_version=FORMAT_VERSION,
@@ -125,7 +129,7 @@ def _metadata(plan: Plan) -> dict[str, Any]:
                         model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
         notes=list(plan.notes),
     )
-    return meta.model_dump(mode="json")
+    return meta
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -136,10 +140,10 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
     return labels
 
 
-def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
+def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = build_block(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],
@@ -169,6 +173,7 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
 
 def _model_service(plan: Plan) -> dict[str, Any]:
     m = plan.model
+    assert m is not None  # called only for a plan with a model
     svc: dict[str, Any] = {"image": m.image}
     if m.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
@@ -283,7 +288,7 @@ def resume_override(services: list[str], lanes: int | None, model: str | None) -
     """
     lines = ["# Written by evalcompose resume: the unfinished tasks, re-chained among themselves.", "services:"]
     for i, service in enumerate(services):
-        deps = {}
+        deps: dict[str, dict[str, Any]] = {}
         if model:
             deps[model] = {"condition": "service_healthy"}
         if lanes and i >= lanes:

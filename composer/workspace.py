@@ -24,8 +24,8 @@ import yaml
 
 from .errors import ConfigError, HostError, RunNotFound
 from .escaping import unescape
-from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
+from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -54,7 +54,7 @@ def check_output_dir(folder: Path) -> None:
         raise HostError(f"{key}: cannot write in {probe}", hint="choose a folder you can write, or fix its permissions")
 
 
-def write_run(plan: "Plan", files: dict[str, str]) -> Path:
+def write_run(plan: Plan, files: dict[str, str]) -> Path:
     """Write the rendered files (and empty results/logs folders) to ``plan.run_dir`` atomically.
 
     Any OS failure (read-only file system, full disk, a file in the way) is one error, and the
@@ -81,7 +81,7 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def _write_run(plan: "Plan", files: dict[str, str]) -> Path:
+def _write_run(plan: Plan, files: dict[str, str]) -> Path:
     final = plan.run_dir
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
