@@ -85,6 +85,8 @@ def literal_secrets(resolved: dict, notes: list[str]) -> tuple[dict[str, str], d
     redacted = copy.deepcopy(resolved)
     values: dict[str, str] = {}
     for (where, env), (_, shown) in zip(env_scopes(resolved), env_scopes(redacted), strict=True):
+        if where == "deployment.env_vars":
+            continue  # the model server's own: deploy.ModelPlan.literal_secrets delivers those the same way
         for name, spec in list(env.items()):
             if not (isinstance(spec, str) and spec.startswith("lit:") and looks_secret(str(name))):
                 continue
