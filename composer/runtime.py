@@ -391,3 +391,17 @@ def remove_image(tag: str) -> None:
     docker = _client()
     if docker.image.exists(tag):
         docker.image.remove(tag, force=True)
+
+
+# ---------------------------------------------------------------- pip on the host
+
+def pip(args: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    """``python -m pip ARGS`` with this interpreter, output captured (wheel downloads for image
+    builds and model fetches: the host's proxy, CA bundle and index settings apply)."""
+    import sys
+
+    try:
+        return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"pip {args[0]} did not finish in {timeout:.0f} s") from None

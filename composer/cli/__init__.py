@@ -24,7 +24,7 @@ app = typer.Typer(
 ls_app = typer.Typer(help="List tasks or runs.", no_args_is_help=True)
 app.add_typer(ls_app, name="ls")
 
-from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: E402,F401  (commands register themselves on import)
+from . import ls_cmd, manage_cmds, models_cmds, results_cmds, run_cmds  # noqa: E402,F401  (commands register themselves on import)
 
 
 def main() -> None:
