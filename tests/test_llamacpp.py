@@ -167,3 +167,15 @@ def test_dry_run_of_the_real_cpu_example_writes_the_shared_server(run_cli, tmp_c
     compose = (Path(info["run_dir"]) / "compose.yaml").read_text()
     assert f"{tmp_cwd / 'cache'}/models/smollm2/SmolLM2-135M-Instruct.F16.gguf:/checkpoint:ro" in compose
     assert "--parallel 4" in compose
+
+
+@pytest.mark.docker
+def test_up_with_a_missing_checkpoint_stops_before_anything_is_written(run_cli, tmp_cwd: Path) -> None:
+    """exit 2, one line naming the key and how to get the model; no run folder, nothing started."""
+    repo = Path(__file__).resolve().parents[1]
+    result = run_cli(["up", str(repo / "examples" / "real_cpu.yaml"), "-o", "execution.output_dir=out"],
+                     env={"EVALCOMPOSE_CACHE": str(tmp_cwd / "empty-cache")})
+    assert result.code == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "deployment.checkpoint_path" in result.stderr and "evalcompose models fetch smollm2" in result.stderr
+    assert not (tmp_cwd / "out").exists()
