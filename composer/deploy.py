@@ -16,6 +16,7 @@ the server ``execution.endpoint_readiness_timeout`` seconds to load before a fai
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -153,10 +154,11 @@ def with_slots(model: ModelPlan, cfg: EvalConfig, concurrency: int) -> ModelPlan
 
 
 def llamacpp_command(cfg: EvalConfig, slots: int) -> str:
-    """llama-server's command line for ``cfg.deployment`` with ``slots`` slots (one line)."""
+    """llama-server's command line for ``cfg.deployment`` with ``slots`` slots (one line; it runs
+    under ``/bin/sh -c``, so the config's values are shell-quoted; ``extra_args`` is shell text)."""
     d = cfg.deployment
-    source = f"-hf {d.hf_model_handle}" if d.hf_model_handle else f"-m {CHECKPOINT}"
-    words = [LLAMA_SERVER, "--host 0.0.0.0", f"--port {d.port}", source, f"--alias {d.served_model_name}",
+    source = f"-hf {shlex.quote(d.hf_model_handle)}" if d.hf_model_handle else f"-m {CHECKPOINT}"
+    words = [LLAMA_SERVER, "--host 0.0.0.0", f"--port {d.port}", source, f"--alias {shlex.quote(d.served_model_name)}",
              f"--parallel {slots}", f"--ctx-size {d.slot_context * slots}"]
     if d.threads:
         words.append(f"--threads {d.threads}")

