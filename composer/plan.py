@@ -24,8 +24,8 @@ from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
 from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
 from .errors import ConfigError
-from .paths import host_path
 from .images import BUILTIN_HARNESS, HarnessBuild, harness_build
+from .paths import host_path
 
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -163,7 +163,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                               build_spec=spec))
     if model:  # a llama-server gets one slot per request the tasks can send at once
         model = deploy.with_slots(model, cfg, deploy.peak_concurrency(
-            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks)], lanes))
+            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks, strict=True)], lanes))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),

@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from evalcompose_testlib import FIXED_CWD, FIXED_ID, FIXED_NOW, FIXED_USER, write_config
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,7 +17,6 @@ from composer.deploy import CHECKPOINT, LLAMA_SERVER, peak_concurrency
 from composer.errors import ConfigError
 from composer.plan import build_plan
 from composer.render import compose_document
-from evalcompose_testlib import FIXED_CWD, FIXED_ID, FIXED_NOW, FIXED_USER, write_config
 
 TASKS_PARALLELISM = {"ifbench.ifbench": None, "simple_evals.mgsm": 3, "simple_evals.gpqa_diamond": 5}
 

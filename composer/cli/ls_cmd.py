@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -49,7 +49,7 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
             state = row.get("State", "?")
             counts.setdefault(inv, {}).setdefault(state, 0)
             counts[inv][state] += 1
-    runs = []
+    runs: list[dict[str, Any]] = []
     for inv, path in sorted(known_runs().items(), key=lambda kv: kv[1].name, reverse=True):
         try:
             meta = read_run(path).meta

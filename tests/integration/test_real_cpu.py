@@ -13,7 +13,6 @@ model fetch ~30 s) add ~3 min. Marked ``slow`` so a developer can skip it: ``-m 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
