@@ -17,7 +17,7 @@ import yaml
 from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
-from .images import compose_build, pypi_dockerfile
+from .images import build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
 from .plan import FORMAT_VERSION, Plan, TaskPlan
 from .templates import template_text
@@ -96,7 +96,7 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
 def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = compose_build(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, plan.build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],

@@ -17,9 +17,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
 from .workspace import RunInfo
+
+if TYPE_CHECKING:
+    from .runtime.scheduler import SchedulerState
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
 TERMINAL = {SUCCESS, FAILED, KILLED}
@@ -65,10 +69,10 @@ class RunStatus:
         return asdict(self)
 
 
-def collect(run: RunInfo, rows: list[dict], scheduler: tuple[bool, int | None, str]) -> RunStatus:
+def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunStatus:
     """The status of every job of ``run`` from the project's container rows."""
     by_service = {r.get("Service"): r for r in rows}
-    running, code, error = scheduler
+    running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = "running" if running else ("failed" if code else "done")
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
     jobs = [_job(run, task, by_service.get(task["service"]), sched, run_killed, error) for task in run.tasks]
