@@ -20,7 +20,7 @@ from .paths import host_path
 from .errors import ConfigError
 
 SERVICE = "model"
-CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
+CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache (layout.MODEL_CACHE_VOLUME): shared, kept by down
 
 
 @dataclass(frozen=True)

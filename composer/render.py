@@ -18,7 +18,7 @@ from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
 from .images import build_block, pypi_dockerfile
-from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME
 from .plan import FORMAT_VERSION, Plan, TaskPlan
 from .templates import template_text
 
@@ -61,7 +61,7 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
     volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
-        volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
+        volumes[CACHE_VOLUME] = {"name": MODEL_CACHE_VOLUME}
     if volumes:
         doc["volumes"] = dict(sorted(volumes.items()))
     return doc
@@ -214,7 +214,8 @@ def _rerun_notes(plan: Plan) -> str:
     export = f"export {names}   # values from your shell or an env file\n" if names else ""
     return (f"# Invocation {plan.invocation_id}\n\n"
             "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
-            f"```sh\n{export}docker compose up            # rerun every task\n"
+            f"```sh\n{export}docker compose up --force-recreate   # rerun every task (fresh containers: a\n"
+            "                                     # finished run gave its network back to Docker)\n"
             f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
             "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
 

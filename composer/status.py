@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .runtime.scheduler import SchedulerState
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
+NEVER_STARTED = "never started"  # the scheduler state of a run no scheduler was ever launched for (dry run)
 TERMINAL = {SUCCESS, FAILED, KILLED}
 _KILL_CODES = {137, 143}
 
@@ -56,14 +57,21 @@ class RunStatus:
     invocation_id: str
     project: str
     run_dir: str
-    scheduler: str  # running / done / failed
+    scheduler: str  # running / done / failed / never started
     scheduler_error: str
     model: ModelStatus | None
     jobs: list[JobStatus]
+    orphaned: bool = False  # the run folder is gone or unreadable: jobs from the containers' labels
 
     @property
     def finished(self) -> bool:
-        return self.scheduler != "running" and all(j.state in TERMINAL for j in self.jobs)
+        """Nothing will change any more: no scheduler starting containers, no job running (a job
+        still PENDING then has no container and nothing that would make one: it never starts)."""
+        return self.scheduler != "running" and not any(j.state == RUNNING for j in self.jobs)
+
+    @property
+    def never_started(self) -> bool:
+        return self.scheduler == NEVER_STARTED
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +82,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = "running" if running else ("failed" if code else "done")
+    if not scheduler.launched and not rows:
+        sched = NEVER_STARTED
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
     jobs = [_job(run, task, by_service.get(task["service"]), sched, run_killed, error) for task in run.tasks]
     model = None
@@ -81,7 +91,7 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
         row = by_service.get(run.model["service"])
         model = ModelStatus(run.model["service"], row.get("State", "") if row else "missing",
                             row.get("Health", "") if row else "", row.get("Name") if row else None)
-    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs)
+    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs, run.orphaned)
 
 
 def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
@@ -102,7 +112,7 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
             state = KILLED
         else:
             state = FAILED
-            detail = "exited 0 without results.yml" if code == 0 else f"exit code {code}: see {task_dir / LOGS / 'stdout.log'}"
+            detail = "exited 0 without results.yml" if code == 0 else _failure(task_dir, code)
     elif state_in_docker == "created" or row is None:
         if has_results:
             state = SUCCESS
@@ -112,6 +122,8 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
             state = PENDING
         elif row is None and _logged(task_dir):
             state, detail = FAILED, "container removed before it finished"
+        elif sched == NEVER_STARTED:
+            state, detail = PENDING, f"never started (start it: evalcompose resume {run.invocation_id})"
         elif row is None and sched != "failed":
             state, detail = PENDING, "not started"
         else:
@@ -120,6 +132,15 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
         state, detail = FAILED, f"container state {state_in_docker}"
     return JobStatus(task["job_id"], task["task"], task["service"], state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
+
+
+def _failure(task_dir: Path, code: int | None) -> str:
+    """What a failed task's log says went wrong (the target refused, answered 503, ...), and where to read more."""
+    from .diagnose import diagnose_task
+
+    log = task_dir / LOGS / "stdout.log"
+    found = diagnose_task(task_dir)
+    return f"exit code {code}: {found}; see {log}" if found else f"exit code {code}: see {log}"
 
 
 def _logged(task_dir: Path) -> bool:

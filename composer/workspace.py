@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import RunNotFound
+from .errors import BadRunId, RunFolderUnreadable, RunNotFound
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 
 if TYPE_CHECKING:
@@ -62,18 +63,21 @@ def register(invocation_id: str, run_dir: Path) -> None:
     (index / f"{invocation_id}.json").write_text(json.dumps({"run_dir": str(run_dir.resolve())}), encoding="utf-8")
 
 
-def known_runs() -> dict[str, Path]:
-    """Invocation id -> run folder, for every registered run whose folder still exists."""
+def registered_runs() -> dict[str, Path]:
+    """Invocation id -> run folder, for every registered run (its folder may be gone since)."""
     index = state_home() / "runs"
     out: dict[str, Path] = {}
     for entry in sorted(index.glob("*.json")) if index.is_dir() else []:
         try:
-            run_dir = Path(json.loads(entry.read_text(encoding="utf-8"))["run_dir"])
-        except (OSError, ValueError, KeyError):
+            out[entry.stem] = Path(json.loads(entry.read_text(encoding="utf-8"))["run_dir"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if (run_dir / COMPOSE_FILE).is_file():
-            out[entry.stem] = run_dir
     return out
+
+
+def known_runs() -> dict[str, Path]:
+    """Invocation id -> run folder, for every registered run whose folder still exists."""
+    return {inv: path for inv, path in registered_runs().items() if (path / COMPOSE_FILE).is_file()}
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,11 @@ class RunInfo:
     def model(self) -> dict | None:
         return self.meta.get("model")
 
+    @property
+    def orphaned(self) -> bool:
+        """Known only from its containers' labels: the run folder is gone or unreadable."""
+        return bool(self.meta.get("orphaned"))
+
     def task_dir(self, task: dict) -> Path:
         return self.run_dir / task["service"]
 
@@ -111,28 +120,84 @@ def read_run(run_dir: Path) -> RunInfo:
         raise RunNotFound(f"{run_dir} is not an evalcompose run folder", hint="it has no compose.yaml written by evalcompose") from None
 
 
-def find_run(ref: str) -> tuple[RunInfo, str | None]:
-    """Resolve an invocation id, a job id (``<invocation>.<n>``), a unique prefix, or a run folder.
+_REF = re.compile(r"([0-9a-f]{1,16})(?:\.(\d{1,6}))?")
 
-    Returns the run and, for a job id, the service of that job.
+
+def parse_run_ref(ref: str) -> tuple[str, str | None]:
+    """``(invocation prefix, job index or None)`` of a run reference: a 1-16 hex-digit invocation id
+    or prefix, optionally ``.<n>``. Anything else (``""``, ``.``, ``..``, a path) is :class:`BadRunId`."""
+    found = _REF.fullmatch(ref.lower()) if isinstance(ref, str) else None
+    if not found:
+        shown = repr(ref) if len(ref) <= 40 else repr(ref[:40] + "...")
+        raise BadRunId(f"{shown} is not a run id",
+                       hint="give an invocation id, a unique prefix of one, or a job id <invocation>.<n> (evalcompose ls runs)")
+    return found.group(1), found.group(2)
+
+
+def find_run(ref: str, *, allow_folder: bool = False) -> tuple[RunInfo, str | None]:
+    """Resolve an invocation id, a job id (``<invocation>.<n>``) or a unique prefix of either.
+
+    Returns the run and, for a job id, the service of that job. ``allow_folder`` (read-only
+    commands: results, export, report) also takes a path to a run folder, written with a ``/``.
+    :class:`RunFolderUnreadable` when the index knows the run but its folder is gone or unreadable.
     """
-    if Path(ref, COMPOSE_FILE).is_file():
+    if allow_folder and "/" in ref:
         return read_run(Path(ref)), None
-    inv, _, index = ref.partition(".")
-    runs = known_runs()
-    matches = sorted(i for i in runs if i.startswith(inv.lower()))
+    inv, index = parse_run_ref(ref)
+    runs = registered_runs()
+    matches = sorted(i for i in runs if i.startswith(inv))
     if not matches:
         raise RunNotFound(f"no run matches '{ref}'", hint="list runs with: evalcompose ls runs")
-    if len(matches) > 1 and inv.lower() not in matches:
+    if len(matches) > 1 and inv not in matches:
         raise RunNotFound(f"'{ref}' matches {len(matches)} runs: {', '.join(matches[:5])}", hint="give more characters")
-    run = read_run(runs[inv.lower() if inv.lower() in matches else matches[0]])
-    if not index:
-        return run, None
+    found = inv if inv in matches else matches[0]
+    try:
+        run = read_run(runs[found])
+    except RunNotFound:
+        raise RunFolderUnreadable(f"the run folder of {found} ({runs[found]}) is missing or unreadable",
+                                  hint=f"evalcompose down {found} removes its containers",
+                                  invocation_id=found, run_dir=str(runs[found])) from None
+    return run, job_service(run, index)
+
+
+def job_service(run: RunInfo, index: str | None) -> str | None:
+    """The service of job ``index`` of ``run`` (None for the whole run); :class:`RunNotFound` if it has none."""
+    if index is None:
+        return None
     for task in run.tasks:
         if str(task["index"]) == index:
-            return run, task["service"]
+            return task["service"]
     raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
                       hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
+
+
+def orphan_run(invocation_id: str, rows: list[dict], run_dir: str | None = None) -> RunInfo:
+    """A run known only from its containers' labels (``docker ps`` rows): its folder is gone or unreadable.
+
+    Enough for ``status`` and ``down``: the project, the jobs (service, job id, task, index) and the model.
+    """
+    tasks, model, project = [], None, f"evalcompose-{invocation_id}"
+    for row in rows:
+        labels = row_labels(row)
+        project = labels.get("com.docker.compose.project", project)
+        run_dir = run_dir or labels.get("com.docker.compose.project.working_dir")
+        service = labels.get("com.docker.compose.service", "")
+        if labels.get("evalcompose.role") == "model":
+            model = {"service": service, "image": row.get("Image", "")}
+        elif labels.get("evalcompose.role") == "task":
+            tasks.append({"service": service, "job_id": labels.get("evalcompose.job", ""), "image": row.get("Image", ""),
+                          "task": labels.get("evalcompose.task", service), "index": labels.get("evalcompose.index", "")})
+    tasks.sort(key=lambda t: int(t["index"]) if str(t["index"]).isdigit() else 0)
+    meta = {"invocation_id": invocation_id, "tasks": tasks, "model": model, "orphaned": True}
+    return RunInfo(invocation_id, Path(run_dir or "."), project, meta)
+
+
+def row_labels(row: dict) -> dict[str, str]:
+    """The labels of a ``docker ps --format '{{json .}}'`` row (a comma-separated ``k=v`` string)."""
+    labels = row.get("Labels") or ""
+    if isinstance(labels, dict):
+        return labels
+    return dict(p.split("=", 1) for p in labels.split(",") if "=" in p)
 
 
 def write_file(path: Path, text: str) -> None:

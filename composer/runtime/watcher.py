@@ -1,0 +1,68 @@
+"""The scheduler's program (``python -m composer.runtime.watcher SPEC``), started by
+:func:`composer.runtime.scheduler.start` in its own session. ``SPEC`` is one JSON object:
+``run_dir``, ``project``, ``token``, ``engine``, ``up`` (the ``compose up -d`` argv), ``stop``
+(the ``compose stop MODEL`` argv, or null) and ``wait_for`` (the task services).
+
+1. ``compose up -d``: output appended to ``up.log``, exit status written to ``up.exit``.
+2. Until no container of ``wait_for`` runs: ``docker wait`` on the running ones, then look again
+   (a resumed task gets a new container; a removed one ends the wait early).
+3. If this scheduler is still the newest (``up.token`` unchanged: no resume started another) and no
+   task runs: stop the model, remove the project's networks, write ``up.done``.
+
+:func:`finish` is step 3 on its own: ``control`` calls it for a scheduler that died.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import scheduler
+from .compose import containers, release_networks
+from .engine import Engine, docker_argv
+from .process import run, run_logged
+
+BUSY = ("running", "restarting", "paused")
+POLL_SECONDS = 2.0
+
+
+def busy_tasks(project: str, services: list[str], engine: Engine | None = None) -> list[dict]:
+    """The containers of ``services`` that still run (or restart, or are paused)."""
+    return [r for r in containers(project, engine) if r.get("Service") in services and r.get("State") in BUSY]
+
+
+def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Engine | None = None) -> None:
+    """Stop the model (``stop_argv``) and release the networks; then the run is done."""
+    log = scheduler.state_dir(run_dir) / "up.log"
+    if stop_argv:
+        run_logged(stop_argv, log, cwd=run_dir, timeout=600)
+    release_networks(project, engine)
+    scheduler.mark_done(run_dir)
+
+
+def main(spec: dict) -> int:
+    run_dir, project, token = Path(spec["run_dir"]), spec["project"], spec["token"]
+    engine = Engine.parse(spec.get("engine"))
+    state = scheduler.state_dir(run_dir)
+    code = run_logged(spec["up"], state / "up.log", cwd=run_dir)
+    (state / "up.exit").write_text(f"{code}\n", encoding="utf-8")
+    services = list(spec.get("wait_for") or [])
+    while scheduler.is_current(run_dir, token):
+        try:
+            running = busy_tasks(project, services, engine)
+        except Exception:  # the engine blinked (restart): look again later
+            time.sleep(POLL_SECONDS * 5)
+            continue
+        if not running:
+            break
+        run([*docker_argv(engine), "wait", *[r["ID"] for r in running]], timeout=None, check=False)
+        time.sleep(POLL_SECONDS)  # a removed container ends ``docker wait`` at once: no busy loop
+    if scheduler.is_current(run_dir, token):
+        finish(run_dir, project, spec.get("stop"), engine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))
