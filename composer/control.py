@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runtime
-from .errors import RunFolderUnreadable, RunNotFound, RuntimeFailure
+from .errors import EvalComposeError, RunFolderUnreadable, RunNotFound, RuntimeFailure
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, MODEL_CACHE_VOLUME, RESUME_FILE
@@ -168,7 +168,7 @@ def status(run: RunInfo) -> RunStatus:
     # moment later by a scheduler that then ended, would read FAILED ("never started").
     scheduler = runtime.scheduler.state(run.run_dir)
     current = collect(run, runtime.containers(run.project), scheduler)
-    if scheduler.launched and not scheduler.alive and not scheduler.done and current.finished:
+    if scheduler.launched and not scheduler.alive and not scheduler.done and current.finished and not run.orphaned:
         reconcile(run)
     return current
 
@@ -181,7 +181,8 @@ def reconcile(run: RunInfo) -> None:
     if model:
         runtime.stop(run.run_dir, run.project, [model])
     runtime.release_networks(run.project)
-    runtime.scheduler.mark_done(run.run_dir)
+    if not runtime.networks(run.project):
+        runtime.scheduler.mark_done(run.run_dir)
 
 
 def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
@@ -254,7 +255,13 @@ def find(ref: str) -> tuple[RunInfo, str | None]:
 
 
 def _labelled(accept: Callable[[str], bool]) -> list[dict]:
-    return [r for r in runtime.all_evalcompose_containers() if accept(row_labels(r).get("evalcompose.invocation", ""))]
+    """The evalcompose containers whose invocation label ``accept`` takes ([] when no engine answers:
+    the caller then reports what it found without the engine)."""
+    try:
+        rows = runtime.all_evalcompose_containers()
+    except EvalComposeError:
+        return []
+    return [r for r in rows if accept(row_labels(r).get("evalcompose.invocation", ""))]
 
 
 def _require_folder(run: RunInfo, what: str) -> None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from . import scheduler
-from .compose import containers, release_networks
+from .compose import containers, networks, release_networks
 from .engine import Engine, docker_argv
 from .process import run, run_logged
 
@@ -33,13 +33,22 @@ def busy_tasks(project: str, services: list[str], engine: Engine | None = None) 
     return [r for r in containers(project, engine) if r.get("Service") in services and r.get("State") in BUSY]
 
 
-def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Engine | None = None) -> None:
-    """Stop the model (``stop_argv``) and release the networks; then the run is done."""
+def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Engine | None = None) -> bool:
+    """Stop the model (``stop_argv``) and release the networks; then the run is done (``up.done``).
+
+    A network that could not go (a container still attached) leaves the run not done, so the next
+    ``status`` tries again (:func:`composer.control.reconcile`). Returns whether it is done.
+    """
     log = scheduler.state_dir(run_dir) / "up.log"
     if stop_argv:
         run_logged(stop_argv, log, cwd=run_dir, timeout=600)
-    release_networks(project, engine)
-    scheduler.mark_done(run_dir)
+    for attempt in range(3):
+        release_networks(project, engine)
+        if not networks(project, engine):
+            scheduler.mark_done(run_dir)
+            return True
+        time.sleep(1 + attempt)
+    return False
 
 
 def main(spec: dict) -> int:
