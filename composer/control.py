@@ -16,15 +16,16 @@ from .errors import EvalComposeError, RunFolderUnreadable, RunNotFound, RuntimeF
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, MODEL_CACHE_VOLUME, RESUME_FILE
+from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import (RunInfo, clear_kill_markers, find_run, job_service, mark_killed, orphan_run, parse_run_ref,
                         row_labels, write_file)
 
 
 def run_images(run: RunInfo) -> list[str]:
-    images = [t["image"] for t in run.tasks]
+    images = [t.image for t in run.tasks]
     if run.model:
-        images.append(run.model["image"])
+        images.append(run.model.image)
     return images
 
 
@@ -78,7 +79,7 @@ def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
 def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None,
                       env: Mapping[str, str] | None = None) -> None:
     """A written run's harness images built from PyPI, rebuilt by compose if the engine lost them."""
-    first = {t["image"]: t["service"] for t in reversed(run.tasks) if is_pypi_harness_tag(t["image"])}
+    first = {t.image: t.service for t in reversed(run.tasks) if is_pypi_harness_tag(t.image)}
     for tag in runtime.missing_images(list(first)) if first else []:
         say(f"building {tag} (docker compose build {first[tag]})")
         runtime.build_services(run.run_dir, run.project, [first[tag]], env=env)
@@ -111,8 +112,8 @@ def start(run: RunInfo, env: Mapping[str, str] | None = None) -> None:
 
 def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...],
             env: Mapping[str, str] | None = None) -> None:
-    tasks = services or [t["service"] for t in run.tasks]
-    model = run.model["service"] if run.model else None
+    tasks = services or [t.service for t in run.tasks]
+    model = run.model.service if run.model else None
     runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env)
 
 
@@ -126,8 +127,8 @@ def wait_started(run: RunInfo, timeout: float = 120) -> RunStatus | None:
     only once the scheduler ended, or once a second as a fallback. Returns the last status read
     from Docker (None if none was).
     """
-    first = {f"{run.project}-{run.model['service']}-1"} if run.model else \
-        {f"{run.project}-{t['service']}-1" for t in run.tasks}
+    first = {f"{run.project}-{run.model.service}-1"} if run.model else \
+        {f"{run.project}-{t.service}-1" for t in run.tasks}
     deadline = time.monotonic() + timeout
     next_poll = time.monotonic() + 1.0
     st = None
@@ -138,7 +139,7 @@ def wait_started(run: RunInfo, timeout: float = 120) -> RunStatus | None:
             return None  # compose is at work and the first containers are up: the run has started
         if ended or time.monotonic() >= next_poll:
             st = status(run)
-            if st.scheduler != "running":
+            if st.scheduler != SchedulerPhase.RUNNING:
                 raise_if_not_started(st, run)
                 return st
             next_poll = time.monotonic() + 1.0
@@ -177,7 +178,7 @@ def reconcile(run: RunInfo) -> None:
     """The end of a run whose scheduler is gone: stop the model, release the networks, mark it done."""
     if runtime.scheduler.state(run.run_dir).alive:
         return
-    model = run.model["service"] if run.model else None
+    model = run.model.service if run.model else None
     if model:
         runtime.stop(run.run_dir, run.project, [model])
     runtime.release_networks(run.project)
@@ -217,10 +218,10 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     if not todo:
         return []
     clear_kill_markers(run, todo)
-    lanes = run.meta.get("max_parallel")
+    lanes = run.meta.max_parallel
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
-    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
+    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model.service if run.model else None))
     ensure_run_builds(run, env=env)
     ensure_images(run_images(run))
     # Their old exited containers would read KILLED/FAILED until compose starts them again (after
@@ -228,7 +229,7 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     runtime.remove(run.run_dir, run.project, [j.service for j in current.jobs if j.service in todo
                                               and j.container and j.state in (FAILED, KILLED)])
     # A finished run released its network: containers made for it cannot start again, new ones are made.
-    runtime.remove_stale(run.project, todo + ([run.model["service"]] if run.model else []))
+    runtime.remove_stale(run.project, todo + ([run.model.service] if run.model else []))
     _launch(run, todo, (COMPOSE_FILE, RESUME_FILE), env)
     return todo
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import EvalConfig
+from .config.envspec import parse_env_spec
 from .paths import host_path
 from .errors import ConfigError
 
@@ -71,7 +72,7 @@ class ModelPlan:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
+def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPlan:
     """The model service for ``cfg.deployment`` (not ``none``)."""
     d = cfg.deployment
     server = SERVERS[d.type]
@@ -81,18 +82,19 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append(f"{host_path(d.checkpoint_path, cwd)}:/checkpoint:ro")
+        volumes.append(f"{host_path(d.checkpoint_path, cwd, home)}:/checkpoint:ro")
     if server.cache_target:
-        source = host_path(d.cache_path, cwd) if d.cache_path else CACHE_VOLUME
+        source = host_path(d.cache_path, cwd, home) if d.cache_path else CACHE_VOLUME
         volumes.append(f"{source}:{server.cache_target}")
-    volumes += [f"{host_path(src, cwd)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
+    volumes += [f"{host_path(src, cwd, home)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
-        kind, _, value = spec.partition(":")
-        if kind == "lit":
-            env[name] = value
+        where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"
+        parsed = parse_env_spec(spec, where)
+        if parsed.host_variable is None:
+            env[name] = parsed.value
         else:
-            secrets[name] = value
+            secrets[name] = parsed.host_variable
     optional = tuple(name for name in server.token_vars if name not in secrets)
     gpus = {"auto": _auto_gpus(d, server), "none": None}.get(str(d.gpus), str(d.gpus))
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}

@@ -11,6 +11,7 @@ anything else is a bug and keeps its traceback.
     +-- RunNotFound             exit 3   no invocation or job matches an id
     |   +-- RunFolderUnreadable exit 3   the run is known but its folder is gone or not ours
     +-- BadRunId                exit 2   an id that cannot name a run ("", ".", "..", a path)
+    +-- IncompatibleRun         exit 3   a run folder written in a format this version cannot read
     +-- RuntimeFailure          exit 1   docker or compose failed while running a project
 
 Messages must never contain a secret value: they name keys and variables, not what they hold.
@@ -74,6 +75,12 @@ class BadRunId(EvalComposeError):
     """A run reference that is not an invocation id, a job id or a prefix of one (bad input: exit 2)."""
 
     exit_code = 2
+
+
+class IncompatibleRun(EvalComposeError):
+    """A run folder whose ``format_version`` is newer (or older) than this evalcompose reads."""
+
+    exit_code = 3
 
 
 class RuntimeFailure(EvalComposeError):

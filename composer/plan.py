@@ -21,12 +21,12 @@ from . import __version__, deploy
 from .catalog import Catalog, check_endpoint, endpoint_type_of_url
 from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
+from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
 from .errors import ConfigError
 from .paths import host_path
-from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
+from .images import BUILTIN_HARNESS, HarnessBuild, harness_build
 
-FORMAT_VERSION = 1
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
@@ -78,7 +78,6 @@ class Plan:
     max_parallel: int | None
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
-    build_base: str = DEFAULT_BASE_IMAGE  # default BASE_IMAGE of harness images built from PyPI (caller picks)
 
     @property
     def host_variables(self) -> list[str]:
@@ -90,12 +89,15 @@ class Plan:
 
 
 def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, now: datetime,
-               user: str, cwd: Path) -> Plan:
-    """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here."""
+               user: str, cwd: Path, home: Path | None = None) -> Plan:
+    """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here.
+
+    ``cwd`` and ``home`` are what relative and ``~`` paths in the config mean (home None: ``$HOME``).
+    """
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
-    model = deploy.plan_model(cfg, cwd) if cfg.deployment.type != "none" else None
+    model = deploy.plan_model(cfg, cwd, home) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url
     network_mode = None
@@ -145,9 +147,10 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                  if (v := getattr(task_cfg, k) or getattr(cfg.evaluation, k))}
         mounts += [Mount(f"{service}/{k}.sh", f"/evalcompose/{k}.sh", True) for k in hooks]
         if task_cfg.dataset_dir:
-            mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd), task_cfg.dataset_mount_path, True))
+            mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd, home), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
-        mounts += [_volume_mount(v, cwd) for v in extras.volumes]
+        mounts += [_volume_mount(v, cwd, home) for v in extras.volumes]
+        mounts += [_bind_mount(src, dst, cwd, home) for src, dst in cfg.execution.mounts.evaluation.items()]
         after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
@@ -229,16 +232,14 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     for name, spec in merged.items():
         where = (f"{key}.env_vars.{name}" if name in task_cfg.env_vars else
                  f"evaluation.env_vars.{name}" if name in cfg.evaluation.env_vars else f"env_vars.{name}")
-        kind, _, value = spec.partition(":")
-        if kind in ("host", "runtime"):
-            secrets[name] = value
-        elif kind == "lit":
+        parsed = parse_env_spec(spec, where)
+        if parsed.host_variable is not None:
+            secrets[name] = parsed.host_variable
+        else:
             if looks_secret(name):
                 raise ConfigError(where, "a lit: value here would write a secret into the run folder",
                                   hint=f"use host:{name} and export it, or put it in .env")
-            env[name] = value
-        else:
-            raise ConfigError(where, "value needs a host:, lit: or runtime: prefix", hint="e.g. host:HF_TOKEN")
+            env[name] = parsed.value
     env.update(extras.env)
     for name in extras.host_env:
         secrets[name] = name
@@ -249,14 +250,20 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     return env, secrets
 
 
-def _volume_mount(spec: str, cwd: Path) -> Mount:
+def _bind_mount(source: str, target: str, cwd: Path, home: Path | None) -> Mount:
+    """``execution.mounts.evaluation``: a host path (relative to ``cwd``) onto ``target[:ro]``."""
+    path, _, mode = target.partition(":")
+    return Mount(host_path(source, cwd, home), path, "ro" in mode.split(","))
+
+
+def _volume_mount(spec: str, cwd: Path, home: Path | None) -> Mount:
     """``SRC:DST[:ro]`` from ``-v``: a path (made absolute against ``cwd``) or a named volume."""
     parts = spec.split(":")
     source, target = parts[0], parts[1]
     read_only = len(parts) > 2 and "ro" in parts[2].split(",")
     if not source.startswith((".", "/", "~")):
         return Mount(source, target, read_only, volume=True)
-    return Mount(host_path(source, cwd), target, read_only)
+    return Mount(host_path(source, cwd, home), target, read_only)
 
 
 
@@ -271,9 +278,9 @@ def variable_sources(cfg: EvalConfig) -> dict[str, str]:
     scopes += [(f"evaluation.tasks[{i}].env_vars", t.env_vars) for i, t in enumerate(cfg.evaluation.tasks)]
     for where, env in scopes:
         for name, spec in env.items():
-            kind, _, value = spec.partition(":")
-            if kind in ("host", "runtime"):
-                out.setdefault(value, f"{where}.{name}")
+            variable = parse_env_spec(spec, f"{where}.{name}").host_variable
+            if variable is not None:
+                out.setdefault(variable, f"{where}.{name}")
     for name in parse_docker_args(cfg.execution.extra_docker_args).host_env:
         out.setdefault(name, "execution.extra_docker_args")
     return out

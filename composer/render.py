@@ -17,17 +17,22 @@ import yaml
 from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
-from .images import build_block, pypi_dockerfile
+from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME
-from .plan import FORMAT_VERSION, Plan, TaskPlan
+from .plan import Plan, TaskPlan
+from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
 
 
-def render(plan: Plan) -> dict[str, str]:
-    """Every file of the run folder, keyed by path relative to it."""
-    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan)),
+def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
+    """Every file of the run folder, keyed by path relative to it.
+
+    ``build_base`` is the default BASE_IMAGE of harness images built from PyPI (the caller picks
+    one the engine has; ``$EVALCOMPOSE_BASE_IMAGE`` still overrides it when compose builds).
+    """
+    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan, build_base)),
              ENTRYPOINT_FILE: template_text("task-entrypoint.sh"),
              "config.yaml": "# The resolved config of this invocation (names of secrets only, never values).\n"
                             + _dump(plan.config),
@@ -47,13 +52,13 @@ def render(plan: Plan) -> dict[str, str]:
     return files
 
 
-def compose_document(plan: Plan) -> dict[str, Any]:
+def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, Any]:
     """The compose.yaml content as a dict, in the order it is written."""
-    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _metadata(plan), "services": {}}
+    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": run_meta(plan).model_dump(mode="json"), "services": {}}
     if plan.model:
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
-        doc["services"][task.service] = _task_service(plan, task)
+        doc["services"][task.service] = _task_service(plan, task, build_base)
     secrets = sorted({h for t in plan.tasks for h in t.secrets.values()})
     if secrets:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
@@ -67,22 +72,24 @@ def compose_document(plan: Plan) -> dict[str, Any]:
     return doc
 
 
-def _metadata(plan: Plan) -> dict[str, Any]:
+def run_meta(plan: Plan) -> RunMeta:
+    """The ``x-evalcompose`` block of the plan's compose.yaml (what later commands read back)."""
     model = plan.model
-    return {
-        "format_version": FORMAT_VERSION,
-        "generator": f"evalcompose {__version__}",
-        "invocation_id": plan.invocation_id,
-        "created": plan.created.isoformat(timespec="seconds"),
-        "max_parallel": plan.max_parallel,
-        "host_variables": plan.host_variables,
-        "model": None if model is None else {"service": MODEL_SERVICE, "kind": model.kind, "image": model.image,
-                                              "served_model_name": model.served_model_name},
-        "tasks": [{"job_id": t.job_id, "index": t.index, "service": t.service, "task": t.task, "harness": t.harness,
-                   "image": t.image, "endpoint_type": t.endpoint_type,
-                   "model_id": t.run_config["target"]["api_endpoint"].get("model_id")} for t in plan.tasks],
-        "notes": list(plan.notes),
-    }
+    meta = RunMeta(
+        format_version=FORMAT_VERSION,
+        generator=f"evalcompose {__version__}",
+        invocation_id=plan.invocation_id,
+        created=plan.created.isoformat(timespec="seconds"),
+        max_parallel=plan.max_parallel,
+        host_variables=list(plan.host_variables),
+        model=None if model is None else ModelMeta(service=MODEL_SERVICE, kind=model.kind, image=model.image,
+                                                   served_model_name=model.served_model_name),
+        tasks=[TaskMeta(job_id=t.job_id, index=t.index, service=t.service, task=t.task, harness=t.harness,
+                        image=t.image, endpoint_type=t.endpoint_type,
+                        model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
+        notes=list(plan.notes),
+    )
+    return meta
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -93,10 +100,10 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
     return labels
 
 
-def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
+def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = build_block(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],

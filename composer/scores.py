@@ -12,10 +12,7 @@ its metric), nested groups as ``<group>_<subgroup>``, metric-level stats as ``<k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
-
-if TYPE_CHECKING:
-    from .results import TaskResult
+from typing import Iterable
 
 
 @dataclass
@@ -98,11 +95,12 @@ def flat_scores(scores: Iterable[Score], filters: Iterable[str] | None = None) -
     return out
 
 
-def headline_scores(result: TaskResult) -> list[Score]:
+def headline_scores(scores: Iterable[Score]) -> list[Score]:
     """The scores worth a table row: every task score, plus group scores that are not copies of one."""
-    tasks = [s for s in result.scores if s.kind == "task"]
+    scores = list(scores)
+    tasks = [s for s in scores if s.kind == "task"]
     task_values = {(s.name, s.metric, s.score): s.value for s in tasks}
-    groups = [s for s in result.scores if s.kind == "group"
+    groups = [s for s in scores if s.kind == "group"
               and task_values.get((s.name, s.metric, s.score), object()) != s.value]
     return tasks + groups if tasks else groups
 

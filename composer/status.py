@@ -19,14 +19,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .states import JobState, SchedulerPhase
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
 from .workspace import RunInfo
 
 if TYPE_CHECKING:
+    from .runmeta import TaskMeta
     from .runtime.scheduler import SchedulerState
 
-PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
-NEVER_STARTED = "never started"  # the scheduler state of a run no scheduler was ever launched for (dry run)
+PENDING, RUNNING, SUCCESS, FAILED, KILLED = (JobState.PENDING, JobState.RUNNING, JobState.SUCCESS, JobState.FAILED,
+                                             JobState.KILLED)
 TERMINAL = {SUCCESS, FAILED, KILLED}
 _KILL_CODES = {137, 143}
 
@@ -36,7 +38,7 @@ class JobStatus:
     job_id: str
     task: str
     service: str
-    state: str
+    state: JobState
     exit_code: int | None
     progress: str | None
     container: str | None
@@ -57,7 +59,7 @@ class RunStatus:
     invocation_id: str
     project: str
     run_dir: str
-    scheduler: str  # running / done / failed / never started
+    scheduler: SchedulerPhase
     scheduler_error: str
     model: ModelStatus | None
     jobs: list[JobStatus]
@@ -67,11 +69,11 @@ class RunStatus:
     def finished(self) -> bool:
         """Nothing will change any more: no scheduler starting containers, no job running (a job
         still PENDING then has no container and nothing that would make one: it never starts)."""
-        return self.scheduler != "running" and not any(j.state == RUNNING for j in self.jobs)
+        return self.scheduler != SchedulerPhase.RUNNING and not any(j.state == RUNNING for j in self.jobs)
 
     @property
     def never_started(self) -> bool:
-        return self.scheduler == NEVER_STARTED
+        return self.scheduler == SchedulerPhase.NEVER_STARTED
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,20 +83,20 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
     """The status of every job of ``run`` from the project's container rows."""
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
-    sched = "running" if running else ("failed" if code else "done")
+    sched = SchedulerPhase.RUNNING if running else (SchedulerPhase.FAILED if code else SchedulerPhase.DONE)
     if not scheduler.launched and not rows:
-        sched = NEVER_STARTED
+        sched = SchedulerPhase.NEVER_STARTED
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
-    jobs = [_job(run, task, by_service.get(task["service"]), sched, run_killed, error) for task in run.tasks]
+    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error) for task in run.tasks]
     model = None
     if run.model:
-        row = by_service.get(run.model["service"])
-        model = ModelStatus(run.model["service"], row.get("State", "") if row else "missing",
+        row = by_service.get(run.model.service)
+        model = ModelStatus(run.model.service, row.get("State", "") if row else "missing",
                             row.get("Health", "") if row else "", row.get("Name") if row else None)
     return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs, run.orphaned)
 
 
-def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
+def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
     task_dir = run.task_dir(task)
     artifacts = task_dir / ARTIFACTS
     has_results = (artifacts / "results.yml").is_file()
@@ -118,19 +120,19 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
             state = SUCCESS
         elif killed:
             state = KILLED
-        elif sched == "running":
+        elif sched == SchedulerPhase.RUNNING:
             state = PENDING
         elif row is None and _logged(task_dir):
             state, detail = FAILED, "container removed before it finished"
-        elif sched == NEVER_STARTED:
+        elif sched == SchedulerPhase.NEVER_STARTED:
             state, detail = PENDING, f"never started (start it: evalcompose resume {run.invocation_id})"
-        elif row is None and sched != "failed":
+        elif row is None and sched != SchedulerPhase.FAILED:
             state, detail = PENDING, "not started"
         else:
             state, detail = FAILED, f"never started: {sched_error or 'the scheduler ended'}"
     else:
         state, detail = FAILED, f"container state {state_in_docker}"
-    return JobStatus(task["job_id"], task["task"], task["service"], state, code, read_progress(task_dir / ARTIFACTS),
+    return JobStatus(task.job_id, task.task, task.service, state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .errors import BadRunId, RunFolderUnreadable, RunNotFound
+from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta, parse_run_meta
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 
 if TYPE_CHECKING:
@@ -87,37 +88,36 @@ class RunInfo:
     invocation_id: str
     run_dir: Path
     project: str
-    meta: dict
+    meta: RunMeta
+    orphaned: bool = False  # known only from its containers' labels: the run folder is gone or unreadable
 
     @property
-    def tasks(self) -> list[dict]:
-        return self.meta.get("tasks", [])
+    def tasks(self) -> list[TaskMeta]:
+        return self.meta.tasks
 
     @property
-    def model(self) -> dict | None:
-        return self.meta.get("model")
+    def model(self) -> ModelMeta | None:
+        return self.meta.model
 
-    @property
-    def orphaned(self) -> bool:
-        """Known only from its containers' labels: the run folder is gone or unreadable."""
-        return bool(self.meta.get("orphaned"))
-
-    def task_dir(self, task: dict) -> Path:
-        return self.run_dir / task["service"]
+    def task_dir(self, task: TaskMeta) -> Path:
+        return self.run_dir / task.service
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: status parses compose.yaml on every call
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours."""
+    """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours,
+    :class:`~composer.errors.IncompatibleRun` when a newer or older evalcompose wrote it."""
     path = Path(run_dir) / COMPOSE_FILE
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-        meta = doc["x-evalcompose"]
-        return RunInfo(meta["invocation_id"], Path(run_dir).resolve(), doc["name"], meta)
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        raise RunNotFound(f"{run_dir} is not an evalcompose run folder", hint="it has no compose.yaml written by evalcompose") from None
+        meta = parse_run_meta(doc["x-evalcompose"], str(run_dir))
+        return RunInfo(meta.invocation_id, Path(run_dir).resolve(), doc["name"], meta)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        why = f" ({exc})" if isinstance(exc, ValueError) else ""
+        raise RunNotFound(f"{run_dir} is not an evalcompose run folder{why}",
+                          hint="it has no compose.yaml written by evalcompose") from None
 
 
 _REF = re.compile(r"([0-9a-f]{1,16})(?:\.(\d{1,6}))?")
@@ -165,8 +165,8 @@ def job_service(run: RunInfo, index: str | None) -> str | None:
     if index is None:
         return None
     for task in run.tasks:
-        if str(task["index"]) == index:
-            return task["service"]
+        if str(task.index) == index:
+            return task.service
     raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
                       hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
 
@@ -176,20 +176,25 @@ def orphan_run(invocation_id: str, rows: list[dict], run_dir: str | None = None)
 
     Enough for ``status`` and ``down``: the project, the jobs (service, job id, task, index) and the model.
     """
-    tasks, model, project = [], None, f"evalcompose-{invocation_id}"
+    tasks: list[TaskMeta] = []
+    model, project = None, f"evalcompose-{invocation_id}"
     for row in rows:
         labels = row_labels(row)
         project = labels.get("com.docker.compose.project", project)
         run_dir = run_dir or labels.get("com.docker.compose.project.working_dir")
         service = labels.get("com.docker.compose.service", "")
         if labels.get("evalcompose.role") == "model":
-            model = {"service": service, "image": row.get("Image", "")}
+            model = ModelMeta(service=service, kind="", image=row.get("Image", ""))
         elif labels.get("evalcompose.role") == "task":
-            tasks.append({"service": service, "job_id": labels.get("evalcompose.job", ""), "image": row.get("Image", ""),
-                          "task": labels.get("evalcompose.task", service), "index": labels.get("evalcompose.index", "")})
-    tasks.sort(key=lambda t: int(t["index"]) if str(t["index"]).isdigit() else 0)
-    meta = {"invocation_id": invocation_id, "tasks": tasks, "model": model, "orphaned": True}
-    return RunInfo(invocation_id, Path(run_dir or "."), project, meta)
+            index = labels.get("evalcompose.index", "")
+            task = labels.get("evalcompose.task", service)
+            tasks.append(TaskMeta(job_id=labels.get("evalcompose.job", ""), index=int(index) if index.isdigit() else 0,
+                                  service=service, task=task, harness=task.partition(".")[0],
+                                  image=row.get("Image", ""), endpoint_type=""))
+    tasks.sort(key=lambda t: t.index)
+    meta = RunMeta(format_version=FORMAT_VERSION, generator="container labels", invocation_id=invocation_id,
+                   created="", model=model, tasks=tasks)
+    return RunInfo(invocation_id, Path(run_dir or "."), project, meta, orphaned=True)
 
 
 def row_labels(row: dict) -> dict[str, str]:

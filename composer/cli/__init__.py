@@ -12,19 +12,8 @@ import sys
 import typer
 
 from ..errors import EvalComposeError
-
-app = typer.Typer(
-    name="evalcompose",
-    help="Run LLM evaluations (nemo-evaluator harness containers) as Docker Compose projects.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-ls_app = typer.Typer(help="List tasks or runs.", no_args_is_help=True)
-app.add_typer(ls_app, name="ls")
-
-from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: E402,F401  (commands register themselves on import)
+from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
+from .app import app, ls_app  # noqa: F401  (re-exported)
 
 
 def main() -> None:

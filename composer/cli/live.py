@@ -21,16 +21,13 @@ def monitoring_hints(run) -> list[str]:
 
 def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from .. import control
-    from ..workspace import read_run
 
-    run = read_run(prepared.run_dir)
+    run = prepared.run_info()
     control.start(run, env=prepared.environ)
     if detach:
         control.wait_started(run)
         if json_out:
-            from .run_cmds import summary
-
-            typer.echo(json.dumps(summary(prepared), indent=2))
+            typer.echo(json.dumps(prepared.summary(), indent=2))
         else:
             typer.echo(f"started invocation {run.invocation_id} ({len(run.tasks)} tasks) in {run.run_dir}")
             typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
@@ -45,6 +42,7 @@ def watch_run(run, json_out: bool = False) -> int:
 
     from .. import control
     from ..errors import RuntimeFailure
+    from ..states import JobState
 
     console = Console(stderr=json_out)
     started = time.monotonic()
@@ -71,18 +69,21 @@ def watch_run(run, json_out: bool = False) -> int:
         console.print()  # the live table leaves the cursor at the end of its last line
         _print_results(run, console)
         for j in st.jobs:  # what went wrong, named (the target's URL and answer, when the log says)
-            if j.state == "FAILED" and j.detail:
+            if j.state == JobState.FAILED and j.detail:
                 console.print(f"{j.job_id} FAILED: {j.detail}", markup=False, highlight=False, soft_wrap=True)
-    return 0 if all(j.state == "SUCCESS" for j in st.jobs) else 1
+    return 0 if all(j.state == JobState.SUCCESS for j in st.jobs) else 1
 
 
 def _table(st, elapsed: float):
     from rich.table import Table
 
-    colors = {"SUCCESS": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "PENDING": "dim"}
     from rich.markup import escape
 
-    failed = [escape(f"{j.job_id}: {j.detail}") for j in st.jobs if j.state == "FAILED" and j.detail]
+    from ..states import JobState
+
+    colors = {JobState.SUCCESS: "green", JobState.FAILED: "red", JobState.KILLED: "yellow", JobState.RUNNING: "cyan",
+              JobState.PENDING: "dim"}
+    failed = [escape(f"{j.job_id}: {j.detail}") for j in st.jobs if j.state == JobState.FAILED and j.detail]
     table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left",
                   caption="\n".join(failed) or None, caption_justify="left")
     for col in ("job", "task", "state", "progress", "exit"):

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from . import ls_app
+from .app import ls_app
 
 
 @ls_app.command("tasks")
@@ -36,7 +36,7 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
     """Runs from the run index and the engine's labels, newest first; ORPHANED: containers whose
     run folder is gone or unreadable (evalcompose down ID removes them)."""
     from .. import runtime
-    from ..errors import RunNotFound
+    from ..errors import IncompatibleRun, RunNotFound
     from ..workspace import read_run, registered_runs, row_labels
 
     counts: dict[str, dict[str, int]] = {}
@@ -57,23 +57,30 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
     registered = registered_runs()
     for inv in set(registered) | set(counts):
         path = registered.get(inv)
+        note = None
         try:
             meta = read_run(path).meta if path else None
+        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
+            meta, note = None, exc.message
         except RunNotFound:
             meta = None
-        if meta is None and inv not in counts:
+        if meta is None and note is None and inv not in counts:
             continue  # a folder deleted after its run was taken down: nothing left to show
-        runs.append({"invocation_id": inv, "created": (meta or {}).get("created"),
-                     "run_dir": str(path or working_dirs.get(inv, "")),
-                     "tasks": len((meta or {}).get("tasks", [])), "containers": counts.get(inv, {}),
-                     "orphaned": meta is None})
+        row = {"invocation_id": inv, "created": meta.created if meta else None,
+               "run_dir": str(path or working_dirs.get(inv, "")), "tasks": len(meta.tasks) if meta else None,
+               "containers": counts.get(inv, {}), "orphaned": meta is None and note is None}
+        if note:
+            row["note"] = note
+        runs.append(row)
     runs.sort(key=lambda r: (Path(r["run_dir"]).name, r["invocation_id"]), reverse=True)
     if json_out:
         typer.echo(json.dumps(runs, indent=2))
         return
     for r in runs:
         states = ", ".join(f"{n} {s}" for s, n in sorted(r["containers"].items())) or "no containers"
-        if r["orphaned"]:
+        if r.get("note"):
+            typer.echo(f"{r['invocation_id']}  ?  [{states}]  {r['run_dir']}  ({r['note']})")
+        elif r["orphaned"]:
             typer.echo(f"{r['invocation_id']}  ORPHANED (run folder missing or unreadable)  [{states}]  {r['run_dir']}")
         else:
             typer.echo(f"{r['invocation_id']}  {r['created']}  {r['tasks']} tasks  [{states}]  {r['run_dir']}")

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app
+from .app import app
 
 _JSON = typer.Option(False, "--json", help="JSON output.")
 
@@ -94,7 +94,7 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
 
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
-    still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
+    still_running = any(not j.state.terminal for j in control.status(run).jobs)
     raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
 
 
