@@ -240,10 +240,11 @@ def find(ref: str) -> tuple[RunInfo, str | None]:
     try:
         return find_run(ref)
     except RunFolderUnreadable as exc:
-        rows = _labelled(lambda inv: inv == exc.invocation_id)
+        known, where = exc.invocation_id, exc.run_dir
+        rows = _labelled(lambda inv: inv == known)
         if not rows:
             raise
-        run = orphan_run(exc.invocation_id, rows, exc.run_dir)
+        run = orphan_run(known, rows, where)
     except RunNotFound:
         prefix, index = parse_run_ref(ref)
         rows = _labelled(lambda inv: inv.startswith(prefix))

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from evalcompose_testlib import REPO, invoke_cli
+
 from composer.control import named_volumes
 from composer.layout import MODEL_CACHE_VOLUME
 from composer.workspace import read_run
-from evalcompose_testlib import REPO, invoke_cli
 
 
 def _dry_run(tmp_cwd: Path, config: Path, *overrides: str):

@@ -8,12 +8,12 @@ checked before any run is looked up or any engine is asked. These run in-process
 from __future__ import annotations
 
 import pytest
+from evalcompose_testlib import invoke_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
 from composer.errors import BadRunId
 from composer.workspace import parse_run_ref
-from evalcompose_testlib import invoke_cli
 
 BAD = ["", " ", ".", "..", "./", "../x", "/tmp", "a/b", "..0", "abc..1", "abc.", ".1", "xyz", "abc.1.2",
        "0123456789abcdef0", "abc\n", "ABC.-1", "~", "abc def"]

@@ -75,9 +75,8 @@ def watch_run(run, json_out: bool = False) -> int:
 
 
 def _table(st, elapsed: float):
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     from ..states import JobState
 

@@ -112,7 +112,7 @@ def run_logged(argv: Sequence[str], log: Path, *, cwd: Path | None = None, timeo
     with open(log, "a", encoding="utf-8") as out:
         try:
             return subprocess.run(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  cwd=cwd, timeout=timeout).returncode
+                                  cwd=cwd, timeout=timeout, check=False).returncode
         except FileNotFoundError:
             out.write(f"{argv[0]}: not found\n")
             return -1

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import EvalComposeError
 from . import scheduler
 from .compose import containers, networks, release_networks
 from .engine import Engine, docker_argv
@@ -61,7 +62,7 @@ def main(spec: dict) -> int:
     while scheduler.is_current(run_dir, token):
         try:
             running = busy_tasks(project, services, engine)
-        except Exception:  # the engine blinked (restart): look again later
+        except EvalComposeError:  # the engine blinked (restart): look again later
             time.sleep(POLL_SECONDS * 5)
             continue
         if not running:

@@ -123,7 +123,7 @@ def test_many_runs_without_down_leave_the_next_one_working(ec):
         raise AssertionError(f"{len(kept())} finished runs kept their network: {kept()}") from None
     last = ec.cli("up", str(ec.config(tasks=["arithmetic"], limit_samples=1)), timeout=240)
     assert last.returncode == 0, last.stderr[-2000:]
-    some = sorted(runs)[0]
+    some = min(runs)
     assert ec.status(some)["jobs"][0]["state"] == "FAILED"
 
 

@@ -17,6 +17,7 @@ import http.server
 import socket
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
@@ -69,7 +70,7 @@ def answering():
         server.server_close()
 
 
-def _endpoint_config(ec, url: str, *, limit_samples: int = 2) -> "object":
+def _endpoint_config(ec, url: str, *, limit_samples: int = 2) -> Path:
     """A config with no deployment: the tasks call ``url`` directly."""
     doc = {"defaults": [{"execution": "local"}, {"deployment": "none"}, "_self_"],
            "execution": {"output_dir": str(ec.results)},
