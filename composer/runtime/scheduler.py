@@ -1,5 +1,5 @@
 """The scheduler: the background process that runs a run's ``docker compose up -d`` and then looks
-after it until its tasks end (:mod:`.watcher` is that program).
+after it until its tasks end (a ``/bin/sh`` that runs compose, then becomes :mod:`.watcher`).
 
 ``docker compose up -d`` is what starts dependents (the model's healthcheck, the lanes of
 ``max_parallel``), and it only does so while its client process lives. So :func:`start` runs the
@@ -85,11 +85,15 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     with open(state / "up.log", "a", encoding="utf-8") as log:
         log.write(f"{LOG_MARKER} {time.strftime('%Y-%m-%dT%H:%M:%S')} token {token}\n")
     spec = {"run_dir": str(run_dir), "project": project, "token": token, "engine": str(engine or Engine()),
-            "up": [*compose_argv(run_dir, project, files, engine), "up", "-d", "--quiet-pull", *(services or [])],
             "stop": [*compose_argv(run_dir, project, files, engine), "stop", then_stop] if then_stop else None,
             "wait_for": list(wait_for)}
-    proc = spawn([sys.executable, "-m", "composer.runtime.watcher", json.dumps(spec)], cwd=run_dir, env=env,
-                 detached=True)
+    up = [*compose_argv(run_dir, project, files, engine), "up", "-d", "--quiet-pull", *(services or [])]
+    # compose up starts at once (no Python start-up on up's path); the same process then becomes
+    # the watcher (exec: same pid, same create time, so its identity stays the recorded one).
+    script = ('log="$1"; out="$2"; py="$3"; spec="$4"; shift 4; "$@" >>"$log" 2>&1; echo $? >"$out"; '
+              'exec "$py" -m composer.runtime.watcher "$spec"')
+    proc = spawn(["/bin/sh", "-c", script, "evalcompose-up", str(state / "up.log"), str(state / "up.exit"),
+                  sys.executable, json.dumps(spec), *up], cwd=run_dir, env=env, detached=True)
     (state / "up.pid").write_text(str(proc.pid), encoding="utf-8")
     started = _create_time(proc.pid)
     if started is not None:

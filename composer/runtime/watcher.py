@@ -1,15 +1,14 @@
-"""The scheduler's program (``python -m composer.runtime.watcher SPEC``), started by
-:func:`composer.runtime.scheduler.start` in its own session. ``SPEC`` is one JSON object:
-``run_dir``, ``project``, ``token``, ``engine``, ``up`` (the ``compose up -d`` argv), ``stop``
+"""The scheduler's second half (``python -m composer.runtime.watcher SPEC``): the scheduler's shell
+runs ``compose up -d`` (output appended to ``up.log``, exit status written to ``up.exit``), then
+execs this. ``SPEC`` is one JSON object: ``run_dir``, ``project``, ``token``, ``engine``, ``stop``
 (the ``compose stop MODEL`` argv, or null) and ``wait_for`` (the task services).
 
-1. ``compose up -d``: output appended to ``up.log``, exit status written to ``up.exit``.
-2. Until no container of ``wait_for`` runs: ``docker wait`` on the running ones, then look again
+1. Until no container of ``wait_for`` runs: ``docker wait`` on the running ones, then look again
    (a resumed task gets a new container; a removed one ends the wait early).
-3. If this scheduler is still the newest (``up.token`` unchanged: no resume started another) and no
+2. If this scheduler is still the newest (``up.token`` unchanged: no resume started another) and no
    task runs: stop the model, remove the project's networks, write ``up.done``.
 
-:func:`finish` is step 3 on its own: ``control`` calls it for a scheduler that died.
+:func:`finish` is step 2 on its own: ``control.reconcile`` does the same for a scheduler that died.
 """
 
 from __future__ import annotations
@@ -55,9 +54,6 @@ def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Eng
 def main(spec: dict) -> int:
     run_dir, project, token = Path(spec["run_dir"]), spec["project"], spec["token"]
     engine = Engine.parse(spec.get("engine"))
-    state = scheduler.state_dir(run_dir)
-    code = run_logged(spec["up"], state / "up.log", cwd=run_dir)
-    (state / "up.exit").write_text(f"{code}\n", encoding="utf-8")
     services = list(spec.get("wait_for") or [])
     while scheduler.is_current(run_dir, token):
         try:
