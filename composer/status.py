@@ -64,12 +64,15 @@ class RunStatus:
     model: ModelStatus | None
     jobs: list[JobStatus]
     orphaned: bool = False  # the run folder is gone or unreadable: jobs from the containers' labels
+    scheduler_alive: bool = False  # its process still lives (waiting for tasks, or stopping the model)
 
     @property
     def finished(self) -> bool:
-        """Nothing will change any more: no scheduler starting containers, no job running (a job
-        still PENDING then has no container and nothing that would make one: it never starts)."""
-        return self.scheduler != SchedulerPhase.RUNNING and not any(j.state == RUNNING for j in self.jobs)
+        """Nothing will change any more: no scheduler at work (starting containers, or stopping the
+        model after the last task), no job running (a job still PENDING then has no container and
+        nothing that would make one: it never starts)."""
+        return (self.scheduler != SchedulerPhase.RUNNING and not self.scheduler_alive
+                and not any(j.state == RUNNING for j in self.jobs))
 
     @property
     def never_started(self) -> bool:
@@ -93,7 +96,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
         row = by_service.get(run.model.service)
         model = ModelStatus(run.model.service, row.get("State", "") if row else "missing",
                             row.get("Health", "") if row else "", row.get("Name") if row else None)
-    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs, run.orphaned)
+    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs, run.orphaned,
+                     scheduler.alive)
 
 
 def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:

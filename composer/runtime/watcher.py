@@ -63,8 +63,9 @@ def main(spec: dict) -> int:
             continue
         if not running:
             break
-        run([*docker_argv(engine), "wait", *[r["ID"] for r in running]], timeout=None, check=False)
-        time.sleep(POLL_SECONDS)  # a removed container ends ``docker wait`` at once: no busy loop
+        waited = run([*docker_argv(engine), "wait", *[r["ID"] for r in running]], timeout=None, check=False)
+        if waited.returncode != 0:  # a container removed meanwhile ends ``docker wait`` at once: no busy loop
+            time.sleep(POLL_SECONDS)
     if scheduler.is_current(run_dir, token):
         finish(run_dir, project, spec.get("stop"), engine)
     return 0
