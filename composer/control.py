@@ -7,19 +7,36 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runtime
 from .errors import EvalComposeError, RunFolderUnreadable, RunNotFound, RuntimeFailure
-from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
-                     is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
+from .images import (
+    BUILTIN_IMAGES,
+    HarnessBuild,
+    base_image,
+    base_image_candidates,
+    build_block,
+    is_pypi_harness_tag,
+    prepare_build_context,
+    pypi_dockerfile,
+)
 from .layout import COMPOSE_FILE, MODEL_CACHE_VOLUME, RESUME_FILE
 from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
-from .workspace import (RunInfo, clear_kill_markers, find_run, job_service, mark_killed, orphan_run, parse_run_ref,
-                        row_labels, write_file)
+from .workspace import (
+    RunInfo,
+    clear_kill_markers,
+    find_run,
+    job_service,
+    mark_killed,
+    orphan_run,
+    parse_run_ref,
+    row_labels,
+    write_file,
+)
 
 
 def run_images(run: RunInfo) -> list[str]:
@@ -60,7 +77,7 @@ def _built_here(image: str) -> bool:
     return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
 
 
-def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
+def ensure_harness_builds(builds: Sequence[tuple[HarnessBuild, Path]], base: str,
                           say: Callable[[str], None] = lambda _: None) -> list[str]:
     """Build the harness images from PyPI (spec, filled wheel cache) that the engine lacks; returns their tags.
 
@@ -93,7 +110,7 @@ def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None
 
 
 def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None,
-                  builds: list[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
+                  builds: Sequence[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
     """Every image a run needs, on the engine: built-in ones and ``builds`` built, others pulled
     (before anything is written)."""
     ensure_builtin_images(images, say)

@@ -24,8 +24,8 @@ from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
 from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
 from .errors import ConfigError
-from .paths import host_path
 from .images import BUILTIN_HARNESS, HarnessBuild, harness_build
+from .paths import host_path
 
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}

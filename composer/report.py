@@ -35,7 +35,7 @@ class _Series:
 def _series(runs: list[RunResults]) -> list[_Series]:
     models = [", ".join(r.model_ids) or (r.model or {}).get("served_model_name") or "?" for r in runs]
     out = []
-    for i, (run, model) in enumerate(zip(runs, models)):
+    for i, (run, model) in enumerate(zip(runs, models, strict=True)):
         label = f"{model} · {run.invocation_id[:8]}" if models.count(model) > 1 or len(runs) == 1 else model
         out.append(_Series(run, PALETTE[i % len(PALETTE)], label))
     return out
@@ -126,7 +126,7 @@ def _score_rows(series: list[_Series], tasks: list[str]) -> list[tuple[str, tupl
             for sc in headline_scores(t.scores) if t else []:
                 ident = (sc.name, sc.metric, sc.score)
                 if ident not in seen:
-                    short = t.benchmark
+                    short = t.benchmark if t else ""
                     prefix = "" if sc.name == short else f"{sc.name} · "
                     seen[ident] = f"{prefix}{sc.metric} · {sc.score}" if sc.metric != sc.score else f"{prefix}{sc.metric}"
         rows += [(task, ident, label) for ident, label in seen.items()]
@@ -149,8 +149,8 @@ def _score_table(series: list[_Series], tasks: list[str]) -> list[dict]:
         found = [_find(s.by_task.get(task), ident) for s in series]
         values = [f.value for f in found if f is not None and f.value is not None]
         best = max(values) if len(values) > 1 else None
-        cells = []
-        for s, sc in zip(series, found):
+        cells: list[dict[str, object]] = []
+        for s, sc in zip(series, found, strict=True):
             t = s.by_task.get(task)
             if sc is None or sc.value is None:
                 cells.append({"value": None, "short": "not run" if t is None else t.status,
@@ -171,7 +171,7 @@ def _charts(series: list[_Series], tasks: list[str]) -> list[tuple[str, str]]:
         for t_name, ident, label in rows:
             if t_name != task:
                 continue
-            bars = []
+            bars: list[tuple[_Series, float | None, object]] = []
             for s in series:
                 t = s.by_task.get(task)
                 sc = _find(t, ident)

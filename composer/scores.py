@@ -11,8 +11,9 @@ its metric), nested groups as ``<group>_<subgroup>``, metric-level stats as ``<k
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 
 @dataclass
@@ -61,7 +62,7 @@ def _walk(name: str, node, kind: str, out: list[Score], seen: dict[str, float], 
             key = f"{name}_{metric}_{score}" if score != metric else f"{name}_{metric}"
             sdata = sdata if isinstance(sdata, dict) else {"value": sdata}
             value = as_float(sdata.get("value"))
-            stats = sdata.get("stats") if isinstance(sdata.get("stats"), dict) else {}
+            stats = as_dict(sdata.get("stats"))
             if value is None:
                 notes.append(f"score {key} has no numeric value")
                 continue
@@ -106,6 +107,11 @@ def headline_scores(scores: Iterable[Score]) -> list[Score]:
 
 
 # ---------------------------------------------------------------------------------------- numbers
+
+
+def as_dict(v: Any) -> dict:
+    """``v`` when it is a mapping, else an empty one (files written by others may hold anything)."""
+    return v if isinstance(v, dict) else {}
 
 
 def as_float(v) -> float | None:

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .states import JobState, SchedulerPhase
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .states import JobState, SchedulerPhase
 from .workspace import RunInfo
 
 if TYPE_CHECKING:

@@ -29,9 +29,18 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, _click_errors()):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """click's usage-error class: typer >= 0.20 ships its own copy of click, older typer uses click."""
+    classes: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            classes.append(__import__(module, fromlist=["ClickException"]).ClickException)
+        except ImportError:
+            continue
+    return tuple(classes)

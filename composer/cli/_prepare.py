@@ -5,16 +5,21 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..workspace import RunInfo
 
 
 @dataclass
 class Prepared:
-    plan: object  # composer.plan.Plan
+    plan: Plan
     run_dir: Path
     environ: dict[str, str]
     env_file: Path | None
@@ -51,7 +56,7 @@ class Prepared:
             "notes": list(plan.notes),
         }
 
-    def run_info(self):
+    def run_info(self) -> RunInfo:
         """The written run as later commands see it, from the plan in memory (not re-read from disk)."""
         from ..render import run_meta
         from ..workspace import RunInfo
@@ -76,12 +81,11 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
         raise ConfigError("--env-file", f"file not found: {path}")
     values: dict[str, str] = {}
     if path.is_file():
-        from dotenv import dotenv_values
+        from ..config.yamlio import read_env_file
 
-        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    else:
-        path = None
-    return {**values, **os.environ}, path
+        values = read_env_file(path)
+        return {**values, **os.environ}, path
+    return {**values, **os.environ}, None
 
 
 def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],
@@ -103,6 +107,13 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         from ..control import pick_base_image
 
         build_base = pick_base_image(engine_required=False)
+    from ..workspace import check_output_dir
+
+    check_output_dir(plan.run_dir.parent)  # before any image is built or pulled
+    if plan.model:  # optional tokens only when set; lit: secrets travel in memory, to compose's environment
+        model = plan.model.with_available(environ)
+        plan = replace(plan, model=model)
+        environ.update(model.literal_secrets)
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -53,7 +53,7 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
             counts.setdefault(inv, {}).setdefault(state, 0)
             counts[inv][state] += 1
             working_dirs.setdefault(inv, labels.get("com.docker.compose.project.working_dir", ""))
-    runs = []
+    runs: list[dict[str, Any]] = []
     registered = registered_runs()
     for inv in set(registered) | set(counts):
         path = registered.get(inv)

@@ -69,7 +69,7 @@ def format_status(st) -> str:
         lines.append(f"this run never started (written by a dry run?): evalcompose resume {st.invocation_id} starts it")
     if st.model:
         lines.append(f"model: {st.model.state} {st.model.health}".rstrip() + f"  ({st.model.container or 'no container'})")
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines += [f"  {j.job_id}: {j.detail}" for j in st.jobs if j.detail]
     if st.scheduler_error:
         lines.append(f"scheduler: {st.scheduler_error}")

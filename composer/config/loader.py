@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
 from . import legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
-from .overrides import Override, apply_overrides, group_choices, parse_override
+from .overrides import apply_overrides, group_choices, parse_override
+from .validate import check_config
+from .yamlio import read_yaml_file
 
 GROUPS_DIR = Path(__file__).parent / "groups"
 IMPLICIT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -60,7 +61,7 @@ def locate(config: str | None, config_dir: str | None, config_name: str | None) 
     return path
 
 
-def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(path: Path, overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Load, compose, override, resolve, modernize and validate one config file."""
     environ = {} if environ is None else environ
     parsed = [parse_override(o) for o in overrides]
@@ -73,21 +74,13 @@ def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str
         config = EvalConfig.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc) from None
+    check_config(config)  # values the types alone do not pin down (names, ranges, URLs, paths)
     return LoadedConfig(config=config, resolved=resolved, source=path, notes=notes)
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(None, f"{path} is not valid YAML{where}", hint="check indentation and quoting") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(None, f"{path} must hold a mapping at the top level")
-    return data
+    """One config file as a mapping, through the guarded reader (size, UTF-8, alias bombs, duplicate keys)."""
+    return read_yaml_file(path)
 
 
 def _compose(path: Path, choices: dict[str, str], seen: set[Path], primary: bool = False) -> dict:
@@ -205,9 +198,11 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
     failures = current.failures
     try:
         node = OmegaConf.create(composed)
-        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        resolved = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        assert isinstance(resolved, dict)
+        return resolved
     except MissingMandatoryValue as exc:
-        raise _typo_error(composed, exc.full_key) or ConfigError(
+        raise _typo_error(composed, exc.full_key or "") or ConfigError(
             exc.full_key, "is mandatory (???) and has no value",
             hint=f"set it in the config or with -o {exc.full_key}=...") from None
     except OmegaConfBaseException as exc:

@@ -19,12 +19,33 @@ Every call takes ``engine: Engine | None = None``. The names below are the publi
 
 from __future__ import annotations
 
-from .compose import (build_image_with_compose, build_services, containers, down, down_project, logs, networks,
-                      release_networks, remove, remove_stale, remove_volume, run_volumes, stop)
-from .docker import (MIN_COMPOSE, all_evalcompose_containers, build_image, missing_images, missing_images_if_engine,
-                     preflight, pull, remove_image)
-from .engine import DEFAULT_ENGINE, Engine, compose_argv, docker_argv
 from . import scheduler
+from .compose import (
+    build_image_with_compose,
+    build_services,
+    containers,
+    down,
+    down_project,
+    logs,
+    networks,
+    release_networks,
+    remove,
+    remove_stale,
+    remove_volume,
+    run_volumes,
+    stop,
+)
+from .docker import (
+                     MIN_COMPOSE,
+                     all_evalcompose_containers,
+                     build_image,
+                     missing_images,
+                     missing_images_if_engine,
+                     preflight,
+                     pull,
+                     remove_image,
+)
+from .engine import DEFAULT_ENGINE, Engine, compose_argv, docker_argv
 from .scheduler import SchedulerState
 
 __all__ = [
