@@ -37,7 +37,7 @@ from .paths import host_path
 SERVICE = "model"
 ENTRYPOINT = "/evalcompose/model.sh"  # where evalcompose-model.sh is mounted
 LITERAL_PREFIX = "EVALCOMPOSE_LIT_"  # host variable that carries a lit: secret from the config at up time
-CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
+CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache (layout.MODEL_CACHE_VOLUME): shared, kept by down
 
 
 @dataclass(frozen=True)

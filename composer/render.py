@@ -27,7 +27,7 @@ from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
 from .escaping import escape
 from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
-from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME
 from .plan import Plan, TaskPlan
 from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
@@ -102,7 +102,7 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
     volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if plan.model and any(source == CACHE_VOLUME for source, _, _ in plan.model.volumes):
-        volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
+        volumes[CACHE_VOLUME] = {"name": MODEL_CACHE_VOLUME}
     if volumes:
         doc["volumes"] = dict(sorted(volumes.items()))
     out = escape(doc)
@@ -291,7 +291,8 @@ def _rerun_notes(plan: Plan) -> str:
                    "# at up time and never writes them here: export them with the config's values\n")
     return (f"# Invocation {plan.invocation_id}\n\n"
             "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
-            f"```sh\n{export}docker compose up            # rerun every task\n"
+            f"```sh\n{export}docker compose up --force-recreate   # rerun every task (fresh containers: a\n"
+            "                                     # finished run gave its network back to Docker)\n"
             f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
             "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n"
             + _auto_export_note(plan))
