@@ -21,7 +21,7 @@ echo "[test] mypy (composer/)" >&2
 if [ -z "${EVALCOMPOSE_SKIP_LOWEST:-}" ]; then
   echo "[test] unit tests at the lowest allowed versions (.venv-lowest)" >&2
   [ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
-  .venv-lowest/bin/pip install -q --constraint scripts/lowest-versions.txt -e . pytest jsonschema hypothesis
+  .venv-lowest/bin/pip install -q --constraint scripts/lowest-versions.txt -e . pytest jsonschema hypothesis gguf numpy
   .venv-lowest/bin/python -m pytest -q -p no:cacheprovider -m 'not docker and not compose' tests
 fi
 exec .venv/bin/python -m pytest -q "$@"
