@@ -6,6 +6,7 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,8 +132,8 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
 def resume(run: RunInfo) -> list[str]:
     """Start the unfinished tasks again (never a SUCCESS), over the same artifacts; returns their services.
 
-    An override file re-chains the lanes among the unfinished tasks only, so ``up`` of those
-    services does not pull finished ones back in; the model (if any) is started first again.
+    An override file puts the unfinished tasks in a new line for the slots (``max_parallel``), in
+    config order among themselves; the model (if any) is started first again.
     """
     current = status(run)
     if current.scheduler == "running":
@@ -141,10 +142,12 @@ def resume(run: RunInfo) -> list[str]:
     if not todo:
         return []
     clear_kill_markers(run, todo)
-    lanes = run.meta.get("max_parallel")
+    slots = run.meta.get("max_parallel")
+    capped = bool(slots) and slots < len(run.tasks)
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
-    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model["service"] if run.model else None))
+    generation = f"resume-{time.time_ns()}"
+    write_file(run.run_dir / RESUME_FILE, resume_override(todo, slots if capped else None, generation))
     ensure_run_builds(run)
     ensure_images(run_images(run))
     # Their old exited containers would read KILLED/FAILED until compose starts them again (after

@@ -21,3 +21,6 @@ ARTIFACTS = "artifacts"
 LOGS = "logs"
 KILLED_MARKER = "killed"
 INTERRUPTED_MARKER = ".nemo_evaluator_interrupted"
+SLOT_STATE = "slot"  # <task>/logs/slot: "waiting <t>" / "started <t> slot K", written by the entrypoint
+SLOTS_VOLUME = "slots"  # the project's tmpfs volume of slot locks (max_parallel)
+SLOTS_MOUNT = "/evalcompose/slots"

@@ -3,9 +3,11 @@
 No Docker, no files, no clock: the invocation id, the time and the user are arguments, so the
 same inputs always give the same plan (and the same rendered files, see :mod:`composer.render`).
 
-Order is expressed as dependency lanes: with ``max_parallel: N`` (``mode: sequential`` is N=1)
-task i waits for task i-N to finish, whatever its result (``service_completed_successfully``
-with ``required: false``), so plain ``docker compose up`` keeps the same concurrency cap.
+Order and the concurrency cap live in the compose project itself: with ``max_parallel: N``
+(``mode: sequential`` is N=1) every task container starts at once and its entrypoint takes one of
+N slots (a lock on a volume the tasks share) before the harness runs, in config order (the task's
+``index`` is its ticket). A slot frees the moment any task ends, so the cap is work-conserving, and
+plain ``docker compose up`` keeps it (see compose-templates/task-entrypoint.sh).
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ class TaskPlan:
     env: dict[str, str]  # literal, non-secret values
     secrets: dict[str, str]  # container variable -> host variable, delivered as compose secrets
     mounts: tuple[Mount, ...]
-    after: str | None  # the task service this one waits for (its lane predecessor)
     build: bool = False  # the image is built from PyPI (build_spec), not pulled
     hooks: dict[str, str] = field(default_factory=dict)  # pre_cmd / post_cmd shell text
     build_spec: HarnessBuild | None = None
@@ -75,7 +76,7 @@ class Plan:
     network_mode: str | None  # "host" or None (the project network)
     external_network: str | None
     extras: DockerExtras
-    max_parallel: int | None
+    max_parallel: int | None  # slots (tasks at once); None: no cap
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
     build_base: str = DEFAULT_BASE_IMAGE  # default BASE_IMAGE of harness images built from PyPI (caller picks)
@@ -115,7 +116,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
         raise ConfigError("execution.extra_docker_args", "--network host cannot reach a co-deployed model service",
                           hint="drop --network host: tasks reach the model on the project network")
     external = extras.network if extras.network not in (None, "host") else None
-    lanes = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
+    slots = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
     output_dir = Path(cfg.execution.output_dir)
     run_dir = (output_dir if output_dir.is_absolute() else cwd / output_dir) / f"{now:%Y%m%d_%H%M%S}-{invocation_id}"
 
@@ -148,17 +149,16 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v, cwd) for v in extras.volumes]
-        after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
                               name=ctask.name, harness=ctask.harness,
                               image=spec.tag if spec else task_cfg.container or ctask.image,
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
-                              mounts=tuple(mounts), after=after, hooks=hooks, build=spec is not None,
+                              mounts=tuple(mounts), hooks=hooks, build=spec is not None,
                               build_spec=spec))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
-                external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),
+                external_network=external, extras=extras, max_parallel=slots, notes=tuple(notes),
                 config=loaded.resolved)
 
 

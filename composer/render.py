@@ -18,7 +18,7 @@ from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
 from .images import compose_build, pypi_dockerfile
-from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, SLOTS_MOUNT, SLOTS_VOLUME
 from .plan import FORMAT_VERSION, Plan, TaskPlan
 from .templates import template_text
 
@@ -59,12 +59,32 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
-    volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
+    volumes: dict[str, Any] = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
+    if capped(plan):
+        volumes[SLOTS_VOLUME] = _slots_volume()
     if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
         volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
     if volumes:
         doc["volumes"] = dict(sorted(volumes.items()))
     return doc
+
+
+def capped(plan: Plan) -> bool:
+    """Whether the tasks take slots: ``max_parallel`` below the number of tasks."""
+    return bool(plan.max_parallel) and plan.max_parallel < len(plan.tasks)
+
+
+def _slots_volume() -> dict[str, Any]:
+    """The tasks' shared lock folder: tmpfs, so it starts empty whenever no task container of the
+    project runs (a plain ``docker compose up`` rerun starts a fresh line)."""
+    return {"driver": "local", "driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "mode=0777,size=1m"},
+            "labels": {"evalcompose.role": "slots"}}
+
+
+def slot_environment(position: int, slots: int, generation: str = "run") -> dict[str, str]:
+    """What a task's entrypoint reads to take a slot: the cap, its place in line, the line's name."""
+    return {"EVALCOMPOSE_SLOTS": str(slots), "EVALCOMPOSE_TICKET": str(position),
+            "EVALCOMPOSE_GENERATION": generation}
 
 
 def _metadata(plan: Plan) -> dict[str, Any]:
@@ -104,12 +124,13 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
     if task.secrets:
         svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(task.secrets.items())]
     svc["volumes"] = [_mount(m.source, m.target, m.read_only, m.volume) for m in task.mounts]
+    if capped(plan):
+        svc["environment"] = slot_environment(task.index, plan.max_parallel)
+        svc["volumes"].append(f"{SLOTS_VOLUME}:{SLOTS_MOUNT}")
     svc["labels"] = _labels(plan, "task", task)
     depends: dict[str, Any] = {}
     if plan.model:
         depends[MODEL_SERVICE] = {"condition": "service_healthy"}
-    if task.after:
-        depends[task.after] = {"condition": "service_completed_successfully", "required": False}
     if depends:
         svc["depends_on"] = depends
     if plan.network_mode:
@@ -226,24 +247,20 @@ def _dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
 
 
-def resume_override(services: list[str], lanes: int | None, model: str | None) -> str:
-    """``compose.resume.yaml``: re-chain the lanes among the unfinished ``services`` only.
+def resume_override(services: list[str], slots: int | None, generation: str) -> str:
+    """``compose.resume.yaml``: a new line for the unfinished ``services`` only.
 
-    Used as ``-f compose.yaml -f compose.resume.yaml up -d <services>``; ``!override`` replaces
-    each service's ``depends_on`` so finished tasks are not started again.
+    Used as ``-f compose.yaml -f compose.resume.yaml up -d <services>``: each gets its place among
+    them (config order) in line ``generation``, so it does not wait for tickets of finished tasks;
+    the slots stay the project's, so tasks still running from before count against the cap.
     """
-    lines = ["# Written by evalcompose resume: the unfinished tasks, re-chained among themselves.", "services:"]
+    lines = ["# Written by evalcompose resume: the unfinished tasks, in a new line for the slots.", "services:"]
     for i, service in enumerate(services):
-        deps = {}
-        if model:
-            deps[model] = {"condition": "service_healthy"}
-        if lanes and i >= lanes:
-            deps[services[i - lanes]] = {"condition": "service_completed_successfully", "required": False}
         lines.append(f"  {service}:")
-        if deps:
-            lines.append("    depends_on: !override")
-            for dep, spec in deps.items():
-                lines.append(f"      {dep}: {json.dumps(spec)}")
+        if slots:
+            lines.append("    environment:")
+            for key, value in slot_environment(i, slots, generation).items():
+                lines.append(f"      {key}: {json.dumps(value)}")
         else:
-            lines.append("    depends_on: !reset {}")
+            lines.append("    environment: {}")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ python-on-whales alone costs ~0.2 s, ``status`` has a 0.4 s budget and ``up`` of
 cost little more than ``docker compose up``. Every argv starts from :func:`docker_base`.
 
 The scheduler: ``docker compose up -d`` is what starts dependents (the model's healthcheck,
-the lanes of ``max_parallel``), and it only does so while its client process lives. So ``up``
+the stop of the model once the tasks end), and it only does so while its client process lives. So ``up``
 runs it as a background process in its own session, logging to ``.evalcompose/up.log`` and
 writing its exit status to ``.evalcompose/up.exit``; evalcompose can exit, be killed or be
 Ctrl-C'd and the run goes on.
@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from functools import cache
 from pathlib import Path
 
 from .errors import PrerequisiteError, RuntimeFailure
-from .layout import COMPOSE_FILE, STATE_DIR
+from .layout import COMPOSE_FILE, SLOTS_VOLUME, STATE_DIR
 
 MIN_COMPOSE = (2, 24)  # depends_on.required (2.20) and the !override tag used by resume (2.24)
 _PLUGIN_DIRS = ("~/.docker/cli-plugins", "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
@@ -254,21 +255,15 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     script = 'log="$1"; out="$2"; shift 2; "$@" >>"$log" 2>&1; code=$?; echo $code >"$out"'
     argv = [*base, "up", "-d", "--quiet-pull", *(services or [])]
     if then_stop:
-        waiting = " ".join(_quote(s) for s in wait_for)
-        compose = " ".join(_quote(a) for a in base)
+        waiting = " ".join(shlex.quote(s) for s in wait_for)
+        compose = " ".join(shlex.quote(a) for a in base)
         script += (f'; if [ $code = 0 ]; then {compose} wait {waiting} >>"$log" 2>&1; fi'
-                   f'; {compose} stop {_quote(then_stop)} >>"$log" 2>&1')
+                   f'; {compose} stop {shlex.quote(then_stop)} >>"$log" 2>&1')
     proc = subprocess.Popen(["/bin/sh", "-c", script, "evalcompose-up", str(state / "up.log"), str(state / "up.exit"),
                              *argv], cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     (state / "up.pid").write_text(str(proc.pid), encoding="utf-8")
     return proc.pid
-
-
-def _quote(word: str) -> str:
-    import shlex
-
-    return shlex.quote(word)
 
 
 def scheduler(run_dir: Path) -> tuple[bool, int | None, str]:
@@ -364,7 +359,7 @@ def remove(run_dir: Path, project: str, services: list[str]) -> None:
 
 
 def down(run_dir: Path, project: str) -> None:
-    """Remove the project's containers and network; bind-mounted results stay."""
+    """Remove the project's containers, network and slot volume; bind-mounted results stay."""
     from python_on_whales.exceptions import DockerException
 
     try:
@@ -372,6 +367,17 @@ def down(run_dir: Path, project: str) -> None:
     except DockerException as exc:
         _raise_if_no_daemon(exc.stderr or None)
         raise RuntimeFailure(f"removing {project} failed: {_first_error(exc.stderr or '')}") from None
+    remove_project_volumes(project, [SLOTS_VOLUME])
+
+
+def remove_project_volumes(project: str, names: list[str]) -> None:
+    """Remove the project's own volumes ``names`` (``down -v`` would drop shared ones: the model cache)."""
+    listed = _run([*docker_base(), "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                  timeout=30)
+    wanted = {f"{project}_{n}" for n in names}
+    gone = [v for v in listed.stdout.split() if v in wanted]
+    if gone:
+        _run([*docker_base(), "volume", "rm", "-f", *gone], timeout=60)
 
 
 def logs(run_dir: Path, project: str, services: list[str], follow: bool) -> int:

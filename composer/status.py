@@ -5,6 +5,7 @@ folder, so the answer stays true after evalcompose dies, after a ``docker kill``
 after a daemon restart. The rules, per task container:
 
     none yet / created       PENDING   (FAILED if the scheduler has ended: it will never start)
+    running, waiting for a slot (max_parallel: <task>/logs/slot says "waiting")   PENDING
     running                  RUNNING
     exited 0 + results.yml   SUCCESS
     killed by evalcompose, interrupted marker, or 137/143 (killed from outside)   KILLED
@@ -18,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, SLOT_STATE, STATE_DIR
 from .workspace import RunInfo
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
@@ -91,6 +92,8 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
     detail = ""
     if state_in_docker in ("running", "restarting", "paused"):
         state = RUNNING
+        if waiting_for_slot(task_dir):
+            state, detail = PENDING, "waiting for a slot (max_parallel)"
     elif state_in_docker in ("exited", "dead"):
         if code == 0 and has_results:
             state = SUCCESS
@@ -116,6 +119,14 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
         state, detail = FAILED, f"container state {state_in_docker}"
     return JobStatus(task["job_id"], task["task"], task["service"], state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
+
+
+def waiting_for_slot(task_dir: Path) -> bool:
+    """The entrypoint's own word: its container runs but the harness has not started."""
+    try:
+        return (task_dir / LOGS / SLOT_STATE).read_text(encoding="utf-8").startswith("waiting")
+    except OSError:
+        return False
 
 
 def _logged(task_dir: Path) -> bool:
