@@ -6,7 +6,8 @@
 #   scripts/second-engine.sh down NAME    stop it and remove everything it had
 #
 # The engine runs in its own network namespace (ip netns NAME: its own loopback, bridge and
-# iptables) and its own mount namespace in which /tmp, /work, /home and /root are empty tmpfs:
+# iptables) and its own mount namespace in which /tmp, /work, /home, /root and /etc/docker (the
+# main daemon's daemon.json and key.json: its engine id) are empty tmpfs:
 # it has no view of run folders (which live there) and starts with no images. It has its own
 # data root (/var/lib/NAME), exec root, pid file, cgroup parent (/NAME) and socket
 # (/run/NAME/docker.sock, the unix:// form). An sshd in the same namespaces listens on the
@@ -61,7 +62,7 @@ up() {
     if [ ! -e "$mntns" ] || ! mountpoint -q "$mntns"; then
       touch "$mntns"
       unshare --mount="$mntns" --propagation private sh -c '
-        for d in /tmp /work /home /root /run/containerd; do
+        for d in /tmp /work /home /root /run/containerd /etc/docker; do
           [ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
         done
         chmod 1777 /tmp'
