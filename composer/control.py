@@ -7,11 +7,11 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import runtime
-from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, compose_build,
+from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .layout import COMPOSE_FILE, RESUME_FILE
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
@@ -19,9 +19,9 @@ from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
 
 def run_images(run: RunInfo) -> list[str]:
-    images = [t["image"] for t in run.tasks]
+    images = [t.image for t in run.tasks]
     if run.model:
-        images.append(run.model["image"])
+        images.append(run.model.image)
     return images
 
 
@@ -68,16 +68,17 @@ def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
     for tag in missing:
         spec, wheels = by_tag[tag]
         say(f"building {tag} FROM {base}: nemo-evaluator + {spec.requirement} (once; later runs reuse it)")
-        runtime.build_with_compose(tag, {**compose_build(spec, base), "context": str(wheels)}, pypi_dockerfile())
+        runtime.build_image_with_compose(tag, {**build_block(spec, base), "context": str(wheels)}, pypi_dockerfile())
     return missing
 
 
-def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None) -> None:
+def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None,
+                      env: Mapping[str, str] | None = None) -> None:
     """A written run's harness images built from PyPI, rebuilt by compose if the engine lost them."""
-    first = {t["image"]: t["service"] for t in reversed(run.tasks) if is_pypi_harness_tag(t["image"])}
+    first = {t.image: t.service for t in reversed(run.tasks) if is_pypi_harness_tag(t.image)}
     for tag in runtime.missing_images(list(first)) if first else []:
         say(f"building {tag} (docker compose build {first[tag]})")
-        runtime.compose_build(run.run_dir, run.project, [first[tag]])
+        runtime.build_services(run.run_dir, run.project, [first[tag]], env=env)
 
 
 def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
@@ -97,22 +98,51 @@ def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None
     ensure_pulled(images, say)
 
 
-def start(run: RunInfo) -> None:
-    """Launch the background scheduler for a written run whose images are present."""
-    _launch(run, None, (COMPOSE_FILE,))
+def start(run: RunInfo, env: Mapping[str, str] | None = None) -> None:
+    """Launch the background scheduler for a written run whose images are present.
+
+    ``env`` (the env file's values: secrets) reaches compose through that process's environment only.
+    """
+    _launch(run, None, (COMPOSE_FILE,), env)
 
 
-def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...]) -> None:
-    tasks = services or [t["service"] for t in run.tasks]
-    model = run.model["service"] if run.model else None
-    runtime.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model)
+def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...],
+            env: Mapping[str, str] | None = None) -> None:
+    tasks = services or [t.service for t in run.tasks]
+    model = run.model.service if run.model else None
+    runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env)
+
+
+def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
+    """Return once every task container exists (or the scheduler ended): the tasks are in Docker's hands.
+
+    Watches the scheduler's log (a cheap file read every 50 ms) for the containers compose
+    created; asks Docker (``status``: one ``compose ps``) only when the scheduler ended (did it
+    fail?) or once a second as a fallback. Polling Docker every few ms would take CPU that compose
+    needs for starting the containers. Returns the last status read from Docker (None if none was).
+    """
+    names = {f"{run.project}-{t.service}-1" for t in run.tasks}
+    deadline = time.monotonic() + timeout
+    next_poll = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        created = runtime.scheduler.created_containers(run.run_dir)
+        ended = runtime.scheduler.ended(run.run_dir)
+        if names <= created and not ended:
+            return None  # every task container exists and compose is still at work: nothing can have failed yet
+        if ended or time.monotonic() >= next_poll:
+            st = status(run)
+            if st.scheduler != "running" or all(j.container for j in st.jobs):
+                return st
+            next_poll = time.monotonic() + 1.0
+        time.sleep(0.05)
+    return None
 
 
 def status(run: RunInfo) -> RunStatus:
     # The scheduler first: once it is seen ended, the containers read after it show everything it
     # started. Read the other way round, a container still "created" in the snapshot, started a
     # moment later by a scheduler that then ended, would read FAILED ("never started").
-    scheduler = runtime.scheduler(run.run_dir)
+    scheduler = runtime.scheduler.state(run.run_dir)
     return collect(run, runtime.containers(run.project), scheduler)
 
 
@@ -125,39 +155,40 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
     if service:
         runtime.stop(run.run_dir, run.project, [service], timeout)
         return
-    runtime.stop_scheduler(run.run_dir)
+    runtime.scheduler.stop(run.run_dir)
     runtime.stop(run.run_dir, run.project, None, timeout)  # compose stops dependents before the model
 
 
-def resume(run: RunInfo) -> list[str]:
+def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     """Start the unfinished tasks again (never a SUCCESS), over the same artifacts; returns their services.
 
     An override file puts the unfinished tasks in a new line for the slots (``max_parallel``), in
     config order among themselves; the model (if any) is started first again.
+    ``env`` (the env file's values) reaches compose as in :func:`start`.
     """
     current = status(run)
     if current.scheduler == "running":
-        runtime.stop_scheduler(run.run_dir)
+        runtime.scheduler.stop(run.run_dir)
     todo = [j.service for j in current.jobs if j.state != SUCCESS]
     if not todo:
         return []
     clear_kill_markers(run, todo)
-    slots = run.meta.get("max_parallel")
+    slots = run.meta.max_parallel
     capped = bool(slots) and slots < len(run.tasks)
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
     generation = f"resume-{time.time_ns()}"
     write_file(run.run_dir / RESUME_FILE, resume_override(todo, slots if capped else None, generation))
-    ensure_run_builds(run)
+    ensure_run_builds(run, env=env)
     ensure_images(run_images(run))
     # Their old exited containers would read KILLED/FAILED until compose starts them again (after
     # the model is healthy again, possibly minutes): without them, status says PENDING meanwhile.
     runtime.remove(run.run_dir, run.project, [j.service for j in current.jobs if j.service in todo
                                               and j.container and j.state in (FAILED, KILLED)])
-    _launch(run, todo, (COMPOSE_FILE, RESUME_FILE))
+    _launch(run, todo, (COMPOSE_FILE, RESUME_FILE), env)
     return todo
 
 
 def down(run: RunInfo) -> None:
-    runtime.stop_scheduler(run.run_dir)
+    runtime.scheduler.stop(run.run_dir)
     runtime.down(run.run_dir, run.project)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import EvalConfig
+from .config.envspec import parse_env_spec
 from .paths import host_path
 from .errors import ConfigError
 
@@ -88,11 +89,12 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
     volumes += [f"{host_path(src, cwd)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
-        kind, _, value = spec.partition(":")
-        if kind == "lit":
-            env[name] = value
+        where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"
+        parsed = parse_env_spec(spec, where)
+        if parsed.host_variable is None:
+            env[name] = parsed.value
         else:
-            secrets[name] = value
+            secrets[name] = parsed.host_variable
     optional = tuple(name for name in server.token_vars if name not in secrets)
     gpus = {"auto": _auto_gpus(d, server), "none": None}.get(str(d.gpus), str(d.gpus))
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}

@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
     |   +-- TaskNotFound        exit 2   unknown or ambiguous task name
     +-- PrerequisiteError       exit 3   docker client / daemon / compose plugin / image missing
     +-- RunNotFound             exit 3   no invocation or job matches an id
+    +-- IncompatibleRun         exit 3   a run folder written in a format this version cannot read
     +-- RuntimeFailure          exit 1   docker or compose failed while running a project
 
 Messages must never contain a secret value: they name keys and variables, not what they hold.
@@ -55,6 +56,12 @@ class PrerequisiteError(EvalComposeError):
 
 class RunNotFound(EvalComposeError):
     """No invocation (or job) matches the id or prefix given."""
+
+    exit_code = 3
+
+
+class IncompatibleRun(EvalComposeError):
+    """A run folder whose ``format_version`` is newer (or older) than this evalcompose reads."""
 
     exit_code = 3
 

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PrerequisiteError
 from .templates import templates_dir
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -92,14 +90,6 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "evalcompose"
 
 
-def _pip_download_args(dest: Path, requirements: list[str]) -> list[str]:
-    args = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-            "--only-binary=:all:", "--python-version", WHEEL_PYTHON_VERSION]
-    for plat in WHEEL_PLATFORMS:
-        args += ["--platform", plat]
-    return args + ["-d", str(dest), "pip", *requirements]
-
-
 def wheelhouse_cache_folder(requirements: list[str] | tuple[str, ...]) -> Path:
     """Where the wheels for `requirements` are cached (filled or not)."""
     key = json.dumps([sorted(requirements), WHEEL_PYTHON_VERSION, WHEEL_PLATFORMS])
@@ -124,10 +114,9 @@ def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=_mkdir(cached.parent)))
     try:
-        proc = subprocess.run(_pip_download_args(tmp, reqs), capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
-                                    hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
+        from .runtime import pip
+
+        pip.download(tmp, reqs, python_version=WHEEL_PYTHON_VERSION, platforms=WHEEL_PLATFORMS)
         files = sorted(p.name for p in tmp.glob("*.whl"))
         (tmp / WHEELHOUSE_MARKER).write_text(json.dumps({"requirements": reqs, "files": files}, indent=1))
         shutil.rmtree(cached, ignore_errors=True)
@@ -260,7 +249,7 @@ def pypi_dockerfile() -> str:
     return (templates_dir() / "images" / PYPI_TEMPLATE / "Dockerfile").read_text(encoding="utf-8")
 
 
-def compose_build(build: HarnessBuild, base: str) -> dict[str, object]:
+def build_block(build: HarnessBuild, base: str) -> dict[str, object]:
     """The compose ``build:`` of a service running ``build.tag`` (paths relative to the run folder).
 
     ``base`` is the default of BASE_IMAGE; ``$EVALCOMPOSE_BASE_IMAGE`` overrides it at build time.

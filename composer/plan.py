@@ -23,12 +23,12 @@ from . import __version__, deploy
 from .catalog import Catalog, check_endpoint, endpoint_type_of_url
 from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
+from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
 from .errors import ConfigError
 from .paths import host_path
 from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
 
-FORMAT_VERSION = 1
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
@@ -229,16 +229,14 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     for name, spec in merged.items():
         where = (f"{key}.env_vars.{name}" if name in task_cfg.env_vars else
                  f"evaluation.env_vars.{name}" if name in cfg.evaluation.env_vars else f"env_vars.{name}")
-        kind, _, value = spec.partition(":")
-        if kind in ("host", "runtime"):
-            secrets[name] = value
-        elif kind == "lit":
+        parsed = parse_env_spec(spec, where)
+        if parsed.host_variable is not None:
+            secrets[name] = parsed.host_variable
+        else:
             if looks_secret(name):
                 raise ConfigError(where, "a lit: value here would write a secret into the run folder",
                                   hint=f"use host:{name} and export it, or put it in .env")
-            env[name] = value
-        else:
-            raise ConfigError(where, "value needs a host:, lit: or runtime: prefix", hint="e.g. host:HF_TOKEN")
+            env[name] = parsed.value
     env.update(extras.env)
     for name in extras.host_env:
         secrets[name] = name
@@ -271,9 +269,9 @@ def variable_sources(cfg: EvalConfig) -> dict[str, str]:
     scopes += [(f"evaluation.tasks[{i}].env_vars", t.env_vars) for i, t in enumerate(cfg.evaluation.tasks)]
     for where, env in scopes:
         for name, spec in env.items():
-            kind, _, value = spec.partition(":")
-            if kind in ("host", "runtime"):
-                out.setdefault(value, f"{where}.{name}")
+            variable = parse_env_spec(spec, f"{where}.{name}").host_variable
+            if variable is not None:
+                out.setdefault(variable, f"{where}.{name}")
     for name in parse_docker_args(cfg.execution.extra_docker_args).host_env:
         out.setdefault(name, "execution.extra_docker_args")
     return out

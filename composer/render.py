@@ -17,9 +17,10 @@ import yaml
 from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
-from .images import compose_build, pypi_dockerfile
+from .images import build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, SLOTS_MOUNT, SLOTS_VOLUME
-from .plan import FORMAT_VERSION, Plan, TaskPlan
+from .plan import Plan, TaskPlan
+from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
@@ -88,21 +89,23 @@ def slot_environment(position: int, slots: int, generation: str = "run") -> dict
 
 
 def _metadata(plan: Plan) -> dict[str, Any]:
+    """The ``x-evalcompose`` block: :class:`~composer.runmeta.RunMeta`, as plain data."""
     model = plan.model
-    return {
-        "format_version": FORMAT_VERSION,
-        "generator": f"evalcompose {__version__}",
-        "invocation_id": plan.invocation_id,
-        "created": plan.created.isoformat(timespec="seconds"),
-        "max_parallel": plan.max_parallel,
-        "host_variables": plan.host_variables,
-        "model": None if model is None else {"service": MODEL_SERVICE, "kind": model.kind, "image": model.image,
-                                              "served_model_name": model.served_model_name},
-        "tasks": [{"job_id": t.job_id, "index": t.index, "service": t.service, "task": t.task, "harness": t.harness,
-                   "image": t.image, "endpoint_type": t.endpoint_type,
-                   "model_id": t.run_config["target"]["api_endpoint"].get("model_id")} for t in plan.tasks],
-        "notes": list(plan.notes),
-    }
+    meta = RunMeta(
+        format_version=FORMAT_VERSION,
+        generator=f"evalcompose {__version__}",
+        invocation_id=plan.invocation_id,
+        created=plan.created.isoformat(timespec="seconds"),
+        max_parallel=plan.max_parallel,
+        host_variables=list(plan.host_variables),
+        model=None if model is None else ModelMeta(service=MODEL_SERVICE, kind=model.kind, image=model.image,
+                                                   served_model_name=model.served_model_name),
+        tasks=[TaskMeta(job_id=t.job_id, index=t.index, service=t.service, task=t.task, harness=t.harness,
+                        image=t.image, endpoint_type=t.endpoint_type,
+                        model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
+        notes=list(plan.notes),
+    )
+    return meta.model_dump(mode="json")
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -116,7 +119,7 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
 def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = compose_build(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, plan.build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],

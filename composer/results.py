@@ -35,6 +35,7 @@ import yaml
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
 from .scores import Score, as_float, as_int, extract_scores, flat_scores
 from .status import read_progress
+from .runmeta import TaskMeta
 from .workspace import RunInfo, find_run
 
 RESULTS_FILE = "results.yml"
@@ -157,11 +158,12 @@ def load_results(refs: Iterable[str]) -> list[RunResults]:
 
 def read_results(run: RunInfo, services: set[str] | None = None) -> RunResults:
     """Results of every task of ``run`` (or only of ``services``)."""
-    tasks = [read_task(run, t) for t in run.tasks if services is None or t["service"] in services]
-    return RunResults(run.invocation_id, str(run.run_dir), run.meta.get("created"), run.model, tasks)
+    tasks = [read_task(run, t) for t in run.tasks if services is None or t.service in services]
+    model = run.model.model_dump(mode="json") if run.model else None
+    return RunResults(run.invocation_id, str(run.run_dir), run.meta.created, model, tasks)
 
 
-def read_task(run: RunInfo, task: dict) -> TaskResult:
+def read_task(run: RunInfo, task: TaskMeta) -> TaskResult:
     task_dir = run.task_dir(task)
     artifacts = task_dir / ARTIFACTS
     res_path, met_path = artifacts / RESULTS_FILE, artifacts / METRICS_FILE
@@ -213,21 +215,21 @@ def read_task(run: RunInfo, task: dict) -> TaskResult:
         status = PARTIAL
 
     report = artifacts / REPORT_FILE
-    task_name = task.get("task") or task["service"]
+    task_name = task.task or task.service
     cfg = run_config if isinstance(run_config, dict) else {}
     res_cfg = results_doc.get("config", {}) if isinstance(results_doc, dict) else {}
     return TaskResult(
         invocation_id=run.invocation_id,
-        job_id=task["job_id"],
-        index=int(task.get("index", 0)),
-        service=task["service"],
+        job_id=task.job_id,
+        index=task.index,
+        service=task.service,
         task=task_name,
         benchmark=_first(_dig(cfg, "config", "type"), _dig(res_cfg, "type"), task_name.split(".", 1)[-1]),
-        harness=_first(cfg.get("framework_name"), task.get("harness")),
+        harness=_first(cfg.get("framework_name"), task.harness),
         model_id=_first(_dig(cfg, "target", "api_endpoint", "model_id"),
-                        _dig(results_doc, "target", "api_endpoint", "model_id"), task.get("model_id")),
-        container=task.get("image"),
-        endpoint_type=task.get("endpoint_type"),
+                        _dig(results_doc, "target", "api_endpoint", "model_id"), task.model_id),
+        container=task.image,
+        endpoint_type=task.endpoint_type,
         run_dir=str(run.run_dir),
         task_dir=str(task_dir),
         status=status,
@@ -242,7 +244,7 @@ def read_task(run: RunInfo, task: dict) -> TaskResult:
         finished=finished,
         progress=read_progress(artifacts),
         report_html=str(report) if report.is_file() else None,
-        created=run.meta.get("created"),
+        created=run.meta.created,
     )
 
 

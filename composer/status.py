@@ -18,9 +18,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, SLOT_STATE, STATE_DIR
 from .workspace import RunInfo
+
+if TYPE_CHECKING:
+    from .runmeta import TaskMeta
+    from .runtime.scheduler import SchedulerState
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
 TERMINAL = {SUCCESS, FAILED, KILLED}
@@ -66,22 +71,22 @@ class RunStatus:
         return asdict(self)
 
 
-def collect(run: RunInfo, rows: list[dict], scheduler: tuple[bool, int | None, str]) -> RunStatus:
+def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunStatus:
     """The status of every job of ``run`` from the project's container rows."""
     by_service = {r.get("Service"): r for r in rows}
-    running, code, error = scheduler
+    running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = "running" if running else ("failed" if code else "done")
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
-    jobs = [_job(run, task, by_service.get(task["service"]), sched, run_killed, error) for task in run.tasks]
+    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error) for task in run.tasks]
     model = None
     if run.model:
-        row = by_service.get(run.model["service"])
-        model = ModelStatus(run.model["service"], row.get("State", "") if row else "missing",
+        row = by_service.get(run.model.service)
+        model = ModelStatus(run.model.service, row.get("State", "") if row else "missing",
                             row.get("Health", "") if row else "", row.get("Name") if row else None)
     return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs)
 
 
-def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
+def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
     task_dir = run.task_dir(task)
     artifacts = task_dir / ARTIFACTS
     has_results = (artifacts / "results.yml").is_file()
@@ -117,7 +122,7 @@ def _job(run: RunInfo, task: dict, row: dict | None, sched: str, run_killed: boo
             state, detail = FAILED, f"never started: {sched_error or 'the scheduler ended'}"
     else:
         state, detail = FAILED, f"container state {state_in_docker}"
-    return JobStatus(task["job_id"], task["task"], task["service"], state, code, read_progress(task_dir / ARTIFACTS),
+    return JobStatus(task.job_id, task.task, task.service, state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
 
 

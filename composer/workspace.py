@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .errors import RunNotFound
+from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 
 if TYPE_CHECKING:
@@ -83,32 +84,35 @@ class RunInfo:
     invocation_id: str
     run_dir: Path
     project: str
-    meta: dict
+    meta: RunMeta
 
     @property
-    def tasks(self) -> list[dict]:
-        return self.meta.get("tasks", [])
+    def tasks(self) -> list[TaskMeta]:
+        return self.meta.tasks
 
     @property
-    def model(self) -> dict | None:
-        return self.meta.get("model")
+    def model(self) -> ModelMeta | None:
+        return self.meta.model
 
-    def task_dir(self, task: dict) -> Path:
-        return self.run_dir / task["service"]
+    def task_dir(self, task: TaskMeta) -> Path:
+        return self.run_dir / task.service
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: status parses compose.yaml on every call
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours."""
+    """Read a run folder's metadata; :class:`RunNotFound` when it is not one of ours,
+    :class:`~composer.errors.IncompatibleRun` when a newer or older evalcompose wrote it."""
     path = Path(run_dir) / COMPOSE_FILE
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-        meta = doc["x-evalcompose"]
-        return RunInfo(meta["invocation_id"], Path(run_dir).resolve(), doc["name"], meta)
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        raise RunNotFound(f"{run_dir} is not an evalcompose run folder", hint="it has no compose.yaml written by evalcompose") from None
+        meta = parse_run_meta(doc["x-evalcompose"], str(run_dir))
+        return RunInfo(meta.invocation_id, Path(run_dir).resolve(), doc["name"], meta)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        why = f" ({exc})" if isinstance(exc, ValueError) else ""
+        raise RunNotFound(f"{run_dir} is not an evalcompose run folder{why}",
+                          hint="it has no compose.yaml written by evalcompose") from None
 
 
 def find_run(ref: str) -> tuple[RunInfo, str | None]:
@@ -129,8 +133,8 @@ def find_run(ref: str) -> tuple[RunInfo, str | None]:
     if not index:
         return run, None
     for task in run.tasks:
-        if str(task["index"]) == index:
-            return run, task["service"]
+        if str(task.index) == index:
+            return run, task.service
     raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
                       hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
 

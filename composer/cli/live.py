@@ -24,9 +24,11 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from ..workspace import read_run
 
     run = read_run(prepared.run_dir)
-    control.start(run)
+    control.start(run, env=prepared.environ)
     if detach:
-        _wait_created(run)
+        st = control.wait_created(run)
+        if st is not None:
+            _raise_if_scheduler_failed(st, run)
         if json_out:
             from .run_cmds import summary
 
@@ -36,41 +38,6 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
             typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
         return
     raise typer.Exit(watch_run(run, json_out=json_out))
-
-
-def _wait_created(run, timeout: float = 120) -> None:
-    """Return once every task container exists (or the scheduler ended): the tasks are in Docker's hands.
-
-    Watches the scheduler's log (a cheap file read every 50 ms) for compose's "Container <name>
-    Created" lines; asks Docker (``status``: one ``compose ps``) only when the scheduler ended (did
-    it fail?) or once a second as a fallback. Polling Docker every few ms would take CPU that
-    compose needs for starting the containers.
-    """
-    import re
-
-    from .. import control
-    from ..layout import STATE_DIR
-
-    state = run.run_dir / STATE_DIR
-    names = {f"{run.project}-{t['service']}-1" for t in run.tasks}
-    deadline = time.monotonic() + timeout
-    next_poll = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        try:
-            text = (state / "up.log").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        created = set(re.findall(r"Container (\S+)\s+Created", text))
-        ended = (state / "up.exit").exists()
-        if names <= created and not ended:
-            return  # every task container exists and compose is still at work: nothing can have failed yet
-        if ended or time.monotonic() >= next_poll:
-            st = control.status(run)
-            if st.scheduler != "running" or all(j.container for j in st.jobs):
-                _raise_if_scheduler_failed(st, run)
-                return
-            next_poll = time.monotonic() + 1.0
-        time.sleep(0.05)
 
 
 def _raise_if_scheduler_failed(st, run) -> None:

@@ -34,6 +34,7 @@ def ls_tasks(
 def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -> None:
     """Runs from the run index and the engine's labels, newest first."""
     from .. import runtime
+    from ..errors import IncompatibleRun
     from ..workspace import known_runs, read_run
 
     counts: dict[str, dict[str, int]] = {}
@@ -50,12 +51,20 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
             counts[inv][state] += 1
     runs = []
     for inv, path in sorted(known_runs().items(), key=lambda kv: kv[1].name, reverse=True):
-        meta = read_run(path).meta
-        runs.append({"invocation_id": inv, "created": meta.get("created"), "run_dir": str(path),
-                     "tasks": len(meta.get("tasks", [])), "containers": counts.get(inv, {})})
+        try:
+            meta = read_run(path).meta
+        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
+            runs.append({"invocation_id": inv, "created": None, "run_dir": str(path), "tasks": None,
+                         "containers": counts.get(inv, {}), "note": exc.message})
+            continue
+        runs.append({"invocation_id": inv, "created": meta.created, "run_dir": str(path),
+                     "tasks": len(meta.tasks), "containers": counts.get(inv, {})})
     if json_out:
         typer.echo(json.dumps(runs, indent=2))
         return
     for r in runs:
         states = ", ".join(f"{n} {s}" for s, n in sorted(r["containers"].items())) or "no containers"
+        if r.get("note"):
+            typer.echo(f"{r['invocation_id']}  ?  [{states}]  {r['run_dir']}  ({r['note']})")
+            continue
         typer.echo(f"{r['invocation_id']}  {r['created']}  {r['tasks']} tasks  [{states}]  {r['run_dir']}")

@@ -98,15 +98,13 @@ def kill(refs: List[str] = typer.Argument(..., help="Invocation ids or job ids (
 def resume(ref: str = typer.Argument(..., help="Invocation id or prefix."),
            env_file: Optional[str] = typer.Option(None, "--env-file", help="Env file with secret values (default: ./.env).")) -> None:
     """Start the unfinished tasks again (never a SUCCESS) over the same artifacts and request cache."""
-    import os
-
     from .. import control, runtime
     from ._prepare import load_environ
 
-    os.environ.update(load_environ(env_file)[0])
+    environ = load_environ(env_file)[0]
     runtime.preflight()
     run, _ = _runs([ref])[0]
-    todo = control.resume(run)
+    todo = control.resume(run, env=environ)
     if not todo:
         typer.echo(f"{run.invocation_id}: every task already succeeded; nothing to resume")
         return

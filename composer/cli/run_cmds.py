@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import List, Optional
 
 import typer
@@ -59,7 +58,6 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
         control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []), say=say,
                               builds=[(b, prepared.wheelhouses[b.folder]) for b in prepared.builds],
                               base=plan.build_base)
-        os.environ.update(prepared.environ)  # the env file's values reach compose (secrets) in memory only
     prepared.write()
     if dry_run:
         _print_dry_run(prepared, json_out)

@@ -18,8 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-
-ENV_PREFIXES = ("host:", "lit:", "runtime:")
+from .envspec import ENV_PREFIXES
 
 
 def modernize(config: dict, notes: list[str]) -> dict:

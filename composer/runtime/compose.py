@@ -1,0 +1,96 @@
+"""Compose project operations: ps, build, stop, rm, down, logs (argv from :mod:`.engine`)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..layout import COMPOSE_FILE, SLOTS_VOLUME
+from .docker import client, json_rows, version_probe
+from .engine import Engine, compose_argv, docker_argv, project_argv
+from .process import classified, run, spawn
+
+
+def containers(project: str, engine: Engine | None = None) -> list[dict]:
+    """One row per container of the project (``docker compose ps -a --format json``).
+
+    While ``up`` is creating containers, ``compose ps`` can list one the daemon cannot inspect yet
+    ("No such container", seen on Engine 20.10): that answer is retried, briefly.
+    """
+    argv = [*project_argv(project, engine), "ps", "-a", "--no-trunc", "--format", "json"]
+    for attempt in range(5):
+        result = run(argv, timeout=30, check=False)
+        if result.returncode == 0 or "no such container" not in result.stderr.lower():
+            break
+        time.sleep(0.1 * (attempt + 1))
+    if result.returncode != 0:
+        run(argv, timeout=30)  # raises with the error explained
+    return json_rows(result.stdout)
+
+
+def build_services(project_dir: Path, project: str, services: list[str] | None = None,
+                   files: tuple[str, ...] = (COMPOSE_FILE,), timeout: float = 3600,
+                   env: Mapping[str, str] | None = None, engine: Engine | None = None) -> None:
+    """``docker compose build [SERVICES]``: BuildKit through the engine, no buildx plugin needed.
+    ``env`` is added to compose's environment (interpolation of the compose file)."""
+    run([*compose_argv(project_dir, project, files, engine), "build", *(services or [])], timeout=timeout,
+        cwd=project_dir, env=env, what="docker compose build failed",
+        hint=f"rerun it to see the whole log: cd {project_dir} && docker compose build")
+
+
+def build_image_with_compose(tag: str, build: dict, dockerfile: str, engine: Engine | None = None) -> None:
+    """Build ``tag`` from a compose ``build:`` block and Dockerfile text, in a throw-away compose project."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="evalcompose-build-") as tmp:
+        (Path(tmp) / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+        doc = {"services": {"image": {"image": tag, "build": {**build, "dockerfile": str(Path(tmp) / "Dockerfile")}}}}
+        (Path(tmp) / COMPOSE_FILE).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        build_services(Path(tmp), "evalcompose-build", engine=engine)
+
+
+def stop(run_dir: Path, project: str, services: list[str] | None, timeout: int = 10,
+         engine: Engine | None = None) -> None:
+    """SIGTERM (through init to the harness), SIGKILL after ``timeout`` s; dependents before the model."""
+    with classified(f"stopping {project} failed", probe=version_probe(engine)):
+        client(engine, run_dir, project).compose.stop(services or None, timeout=timeout)
+
+
+def remove(run_dir: Path, project: str, services: list[str], engine: Engine | None = None) -> None:
+    """Remove the (stopped) containers of ``services``; their bind-mounted artifacts and logs stay."""
+    if not services:
+        return
+    with classified(f"removing containers of {project} failed", probe=version_probe(engine)):
+        client(engine, run_dir, project).compose.rm(services, stop=False)
+
+
+def down(run_dir: Path, project: str, engine: Engine | None = None) -> None:
+    """Remove the project's containers, network and slot volume; bind-mounted results stay."""
+    with classified(f"removing {project} failed", probe=version_probe(engine)):
+        client(engine, run_dir, project).compose.down(timeout=10, remove_orphans=True, quiet=True)
+    remove_project_volumes(project, [SLOTS_VOLUME], engine)
+
+
+def remove_project_volumes(project: str, names: list[str], engine: Engine | None = None) -> None:
+    """Remove the project's own volumes ``names`` (``down -v`` would drop shared ones: the model cache)."""
+    listed = run([*docker_argv(engine), "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                 timeout=30)
+    wanted = {f"{project}_{n}" for n in names}
+    gone = [v for v in listed.stdout.split() if v in wanted]
+    if gone:
+        run([*docker_argv(engine), "volume", "rm", "-f", *gone], timeout=60)
+
+
+def logs(run_dir: Path, project: str, services: list[str], follow: bool, engine: Engine | None = None) -> int:
+    """Stream the project's logs to our stdout (we own the process, so Ctrl-C ends it)."""
+    argv = [*compose_argv(run_dir, project, engine=engine), "logs", "--no-color", *(["-f"] if follow else []),
+            *services]
+    proc = spawn(argv, cwd=run_dir)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        return 0
