@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from . import runtime
+from . import engines, runtime
 from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
                      is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
+from .errors import RuntimeFailure
 from .layout import COMPOSE_FILE, RESUME_FILE
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
@@ -51,7 +52,7 @@ def pick_base_image(engine_required: bool = True) -> str:
     return next((c for c in candidates if c not in absent), base_image())
 
 
-def _built_here(image: str) -> bool:
+def built_here(image: str) -> bool:
     """An evalcompose image (built-in, or a harness built from PyPI): never pulled."""
     return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
 
@@ -83,7 +84,7 @@ def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None,
 
 def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
     """Pull the (non built-in) images the engine lacks, so a missing image is one clear error up front."""
-    for image in runtime.missing_images([i for i in images if not _built_here(i)]):
+    for image in runtime.missing_images([i for i in images if not built_here(i)]):
         say(f"pulling {image}")
         runtime.pull(image)
 
@@ -102,7 +103,11 @@ def start(run: RunInfo, env: Mapping[str, str] | None = None) -> None:
     """Launch the background scheduler for a written run whose images are present.
 
     ``env`` (the env file's values: secrets) reaches compose through that process's environment only.
+    A run spread over several engines starts one scheduler per engine.
     """
+    if engines.is_spread(run):
+        engines.start(run, env)
+        return
     _launch(run, None, (COMPOSE_FILE,), env)
 
 
@@ -121,6 +126,8 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
     fail?) or once a second as a fallback. Polling Docker every few ms would take CPU that compose
     needs for starting the containers. Returns the last status read from Docker (None if none was).
     """
+    if engines.is_spread(run):
+        return engines.wait_created(run, timeout)
     names = {f"{run.project}-{t.service}-1" for t in run.tasks}
     deadline = time.monotonic() + timeout
     next_poll = time.monotonic() + 1.0
@@ -139,6 +146,8 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
 
 
 def status(run: RunInfo) -> RunStatus:
+    if engines.is_spread(run):
+        return engines.status(run)
     # The scheduler first: once it is seen ended, the containers read after it show everything it
     # started. Read the other way round, a container still "created" in the snapshot, started a
     # moment later by a scheduler that then ended, would read FAILED ("never started").
@@ -151,6 +160,9 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
 
     A whole invocation: the scheduler first (nothing more starts), then the tasks, the model last.
     """
+    if engines.is_spread(run):
+        engines.kill(run, service, timeout)
+        return
     mark_killed(run, service)
     if service:
         runtime.stop(run.run_dir, run.project, [service], timeout)
@@ -166,6 +178,8 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     config order among themselves; the model (if any) is started first again.
     ``env`` (the env file's values) reaches compose as in :func:`start`.
     """
+    if engines.is_spread(run):
+        return engines.resume(run, built_here, env)
     current = status(run)
     if current.scheduler == "running":
         runtime.scheduler.stop(run.run_dir)
@@ -190,5 +204,12 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def down(run: RunInfo) -> None:
+    """Containers, network and evalcompose's own volumes go; results stay (a spread run's are copied back first)."""
+    if engines.is_spread(run):
+        silent = engines.down(run)
+        if silent:
+            raise RuntimeFailure(f"engine(s) {', '.join(silent)} did not answer: their containers stay",
+                                 hint=f"run evalcompose down {run.invocation_id} again when they answer")
+        return
     runtime.scheduler.stop(run.run_dir)
     runtime.down(run.run_dir, run.project)

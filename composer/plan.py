@@ -23,10 +23,12 @@ from . import __version__, deploy
 from .catalog import Catalog, check_endpoint, endpoint_type_of_url
 from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
+from .config.models import check_host
 from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
 from .errors import ConfigError
 from .paths import host_path
+from .spread import HostSpec, host_specs
 from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
 
 RESULTS_DIR = "/results"
@@ -80,6 +82,7 @@ class Plan:
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
     build_base: str = DEFAULT_BASE_IMAGE  # default BASE_IMAGE of harness images built from PyPI (caller picks)
+    hosts: tuple[HostSpec, ...] = ()  # execution.hosts / --host: the engines the tasks are spread over
 
     @property
     def host_variables(self) -> list[str]:
@@ -91,8 +94,10 @@ class Plan:
 
 
 def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, now: datetime,
-               user: str, cwd: Path) -> Plan:
-    """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here."""
+               user: str, cwd: Path, hosts: list[str] | None = None) -> Plan:
+    """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here.
+
+    ``hosts`` (``--host``) replaces ``execution.hosts``."""
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
@@ -159,7 +164,26 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=slots, notes=tuple(notes),
-                config=loaded.resolved)
+                config=loaded.resolved, hosts=_hosts(cfg, hosts, network_mode))
+
+
+def _hosts(cfg: EvalConfig, cli_hosts: list[str] | None, network_mode: str | None) -> tuple[HostSpec, ...]:
+    """The engines of a spread run (none: the default engine, with bind mounts, as always)."""
+    entries = list(cli_hosts) if cli_hosts else list(cfg.execution.hosts or [])
+    if not entries:
+        return ()
+    key = "--host" if cli_hosts else "execution.hosts"
+    for i, entry in enumerate(entries):
+        try:
+            check_host(entry if isinstance(entry, str) else entry.host)
+        except ValueError as exc:
+            raise ConfigError(key, f"entry {i}: {exc}", hint="a docker context name, unix://..., tcp://host:2376 "
+                                                             "or ssh://user@host") from None
+    if network_mode == "host":
+        raise ConfigError(key, "tasks on host networking (a localhost target URL or --network host) cannot be "
+                          "spread over engines: localhost is another machine on each",
+                          hint="point target.api_endpoint.url at an address every engine reaches")
+    return host_specs(entries)
 
 
 def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | None:

@@ -20,7 +20,7 @@ from .deploy import SERVICE as MODEL_SERVICE
 from .images import build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, SLOTS_MOUNT, SLOTS_VOLUME
 from .plan import Plan, TaskPlan
-from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
+from .runmeta import FORMAT_VERSION, EngineMeta, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
@@ -40,6 +40,8 @@ def render(plan: Plan) -> dict[str, str]:
             files[f"{task.service}/{hook}.sh"] = f"# {hook} of task {task.task}, from the config\n{text}\n"
         if task.build_spec:
             files[f"{task.build_spec.folder}/Dockerfile"] = pypi_dockerfile()
+    if plan.hosts:
+        files.update(_engine_files(plan, files))
     if plan.model:
         refs = {k: f"${{{v}}}" for k, v in plan.model.secrets.items()}
         refs.update({k: f"${{{k}:-}}" for k in plan.model.optional})
@@ -62,7 +64,7 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
     volumes: dict[str, Any] = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if capped(plan):
-        volumes[SLOTS_VOLUME] = _slots_volume()
+        volumes[SLOTS_VOLUME] = slots_volume()
     if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
         volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
     if volumes:
@@ -70,12 +72,34 @@ def compose_document(plan: Plan) -> dict[str, Any]:
     return doc
 
 
+def _engine_files(plan: Plan, files: dict[str, str]) -> dict[str, str]:
+    """``compose.<engine>.yaml`` per engine of a spread run, and RERUN.md's section about them."""
+    from .spread import assign, rerun_notes
+
+    full = compose_document(plan)
+    placement = assign([t.service for t in plan.tasks], plan.hosts, plan.max_parallel)
+    out = {spec.file: engine_file(full, files.__getitem__, spec, placement[spec.name], plan.max_parallel, plan.user,
+                                  plan.invocation_id, "run") for spec in plan.hosts}
+    out["RERUN.md"] = files["RERUN.md"] + rerun_notes(plan.hosts, placement, plan.project)
+    return out
+
+
+def engine_file(full: dict[str, Any], read, spec, services: list[str], max_parallel: int | None, user: str,
+                invocation_id: str, generation: str) -> str:
+    """The text of one engine's compose file (resume re-places tasks with it)."""
+    from .spread import engine_document
+
+    doc = engine_document(full, read, spec, services, max_parallel, user, generation)
+    return (f"# Engine {spec.name} ({spec.engine}) of invocation {invocation_id}: "
+            f"{spec.docker_cli()} compose -f {spec.file} up\n") + _dump(doc)
+
+
 def capped(plan: Plan) -> bool:
     """Whether the tasks take slots: ``max_parallel`` below the number of tasks."""
     return bool(plan.max_parallel) and plan.max_parallel < len(plan.tasks)
 
 
-def _slots_volume() -> dict[str, Any]:
+def slots_volume() -> dict[str, Any]:
     """The tasks' shared lock folder: tmpfs, so it starts empty whenever no task container of the
     project runs (a plain ``docker compose up`` rerun starts a fresh line)."""
     return {"driver": "local", "driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "mode=0777,size=1m"},
@@ -104,8 +128,13 @@ def _metadata(plan: Plan) -> dict[str, Any]:
                         image=t.image, endpoint_type=t.endpoint_type,
                         model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
         notes=list(plan.notes),
+        engines=[EngineMeta(name=h.name, engine=h.engine, file=h.file, max_parallel=h.max_parallel)
+                 for h in plan.hosts],
     )
-    return meta.model_dump(mode="json")
+    data = meta.model_dump(mode="json")
+    if not data["engines"]:
+        del data["engines"]  # one engine: the file reads as before
+    return data
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -143,7 +172,7 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
     if plan.extras.shm_size:
         svc["shm_size"] = plan.extras.shm_size
     if plan.extras.gpus:
-        svc["deploy"] = _gpu_reservation(plan.extras.gpus)
+        svc["deploy"] = gpu_reservation(plan.extras.gpus)
     svc["restart"] = "no"
     return svc
 
@@ -164,7 +193,7 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     if m.shm_size:
         svc["shm_size"] = m.shm_size
     if m.gpus:
-        svc["deploy"] = _gpu_reservation(m.gpus)
+        svc["deploy"] = gpu_reservation(m.gpus)
     probe = (f"curl -fsS -o /dev/null {m.health_url} || wget -q -O /dev/null {m.health_url} || "
              f"python3 -c \"import urllib.request; urllib.request.urlopen('{m.health_url}', timeout=5)\"")
     svc["healthcheck"] = {"test": ["CMD-SHELL", probe], "interval": f"{m.health_interval}s", "timeout": "10s",
@@ -178,7 +207,7 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     return svc
 
 
-def _gpu_reservation(gpus: str) -> dict[str, Any]:
+def gpu_reservation(gpus: str) -> dict[str, Any]:
     device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
     if gpus.startswith("device="):
         device["device_ids"] = gpus.removeprefix("device=").strip("\"'").split(",")

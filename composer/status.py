@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .runtime.scheduler import SchedulerState
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
+UNREACHABLE = "UNREACHABLE"  # its engine (of a run spread over several) does not answer; resume can move it
 TERMINAL = {SUCCESS, FAILED, KILLED}
 _KILL_CODES = {137, 143}
 
@@ -43,6 +44,7 @@ class JobStatus:
     container: str | None
     run_dir: str
     detail: str = ""
+    engine: str = ""  # the engine's name in a run spread over several (execution.hosts)
 
 
 @dataclass
@@ -71,13 +73,17 @@ class RunStatus:
         return asdict(self)
 
 
-def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunStatus:
-    """The status of every job of ``run`` from the project's container rows."""
+def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState,
+            slot_states: dict[str, str] | None = None) -> RunStatus:
+    """The status of every job of ``run`` from the project's container rows.
+
+    ``slot_states``: what the entrypoints of running containers wrote in ``logs/slot``, when that
+    folder is not on this machine (an engine without a shared filesystem)."""
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = "running" if running else ("failed" if code else "done")
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
-    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error) for task in run.tasks]
+    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error, slot_states) for task in run.tasks]
     model = None
     if run.model:
         row = by_service.get(run.model.service)
@@ -86,7 +92,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
     return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs)
 
 
-def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
+def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str,
+         slot_states: dict[str, str] | None = None) -> JobStatus:
     task_dir = run.task_dir(task)
     artifacts = task_dir / ARTIFACTS
     has_results = (artifacts / "results.yml").is_file()
@@ -97,7 +104,8 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
     detail = ""
     if state_in_docker in ("running", "restarting", "paused"):
         state = RUNNING
-        if waiting_for_slot(task_dir):
+        if (slot_states.get(task.service, "").startswith("waiting") if slot_states is not None
+                else waiting_for_slot(task_dir)):
             state, detail = PENDING, "waiting for a slot (max_parallel)"
     elif state_in_docker in ("exited", "dead"):
         if code == 0 and has_results:

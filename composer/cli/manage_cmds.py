@@ -77,9 +77,13 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
     """Container output through docker compose (each task's also lands in <task>/logs/stdout.log)."""
     from .. import control, runtime
 
+    from .. import engines
+
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
     still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
+    if engines.is_spread(run):
+        raise typer.Exit(engines.logs(run, services, follow and still_running))
     raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
 
 

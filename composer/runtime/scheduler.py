@@ -36,23 +36,27 @@ class SchedulerState:
     error: str = ""
 
 
-def state_dir(run_dir: Path) -> Path:
-    """``<run>/.evalcompose`` (made when missing)."""
-    path = run_dir / STATE_DIR
-    path.mkdir(exist_ok=True)
+def state_dir(run_dir: Path, key: str = "") -> Path:
+    """``<run>/.evalcompose`` (made when missing); ``key``: the folder of one engine's scheduler in it."""
+    path = _folder(run_dir, key)
+    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _folder(run_dir: Path, key: str = "") -> Path:
+    return run_dir / STATE_DIR / key if key else run_dir / STATE_DIR
 
 
 def start(run_dir: Path, project: str, services: list[str] | None = None, files: tuple[str, ...] = (COMPOSE_FILE,),
           *, wait_for: list[str] | tuple[str, ...] = (), then_stop: str | None = None,
-          env: Mapping[str, str] | None = None, engine: Engine | None = None) -> int:
+          env: Mapping[str, str] | None = None, engine: Engine | None = None, key: str = "") -> int:
     """Start ``docker compose up -d`` for the project in the background; returns its pid.
 
     ``env`` (e.g. the env file's secrets) is added to the environment of that process only, never
     written anywhere. With ``then_stop`` (the model service), the same background process then
     waits for the ``wait_for`` task services to exit and stops the model, so no GPU stays held.
     """
-    state = state_dir(run_dir)
+    state = state_dir(run_dir, key)
     for name in ("up.exit", "up.started"):
         (state / name).unlink(missing_ok=True)
     base = compose_argv(run_dir, project, files, engine)
@@ -72,31 +76,31 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     return proc.pid
 
 
-def state(run_dir: Path) -> SchedulerState:
+def state(run_dir: Path, key: str = "") -> SchedulerState:
     """The background ``up``'s state, read from the run folder (and psutil for the process)."""
-    folder = run_dir / STATE_DIR
+    folder = _folder(run_dir, key)
     try:
         code: int | None = int((folder / "up.exit").read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         code = None
     if code is not None:
-        return SchedulerState(False, code, first_error(_log(run_dir)) if code else "")
-    return SchedulerState(_live_pid(run_dir) is not None, None)
+        return SchedulerState(False, code, first_error(_log(run_dir, key)) if code else "")
+    return SchedulerState(_live_pid(run_dir, key) is not None, None)
 
 
-def created_containers(run_dir: Path) -> set[str]:
+def created_containers(run_dir: Path, key: str = "") -> set[str]:
     """The container names compose reported as "Created" in the scheduler's log so far."""
-    return set(_CREATED.findall(_log(run_dir)))
+    return set(_CREATED.findall(_log(run_dir, key)))
 
 
-def ended(run_dir: Path) -> bool:
+def ended(run_dir: Path, key: str = "") -> bool:
     """The scheduler's ``compose up`` has returned (its exit status is written)."""
-    return (run_dir / STATE_DIR / "up.exit").exists()
+    return (_folder(run_dir, key) / "up.exit").exists()
 
 
-def stop(run_dir: Path) -> None:
+def stop(run_dir: Path, key: str = "") -> None:
     """End the background ``up`` (so nothing more starts); harmless when it already ended."""
-    pid = _live_pid(run_dir)
+    pid = _live_pid(run_dir, key)
     if pid is not None:
         try:
             os.killpg(pid, signal.SIGTERM)
@@ -104,16 +108,16 @@ def stop(run_dir: Path) -> None:
             pass
 
 
-def _log(run_dir: Path) -> str:
+def _log(run_dir: Path, key: str = "") -> str:
     try:
-        return (run_dir / STATE_DIR / "up.log").read_text(encoding="utf-8", errors="replace")
+        return (_folder(run_dir, key) / "up.log").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def _live_pid(run_dir: Path) -> int | None:
+def _live_pid(run_dir: Path, key: str = "") -> int | None:
     """The scheduler's pid while that very process lives (pid and create time both match)."""
-    folder = run_dir / STATE_DIR
+    folder = _folder(run_dir, key)
     try:
         pid = int((folder / "up.pid").read_text(encoding="utf-8"))
     except (OSError, ValueError):
