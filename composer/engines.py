@@ -238,19 +238,25 @@ def resume(run: RunInfo, built_here: Callable[[str], bool], env: Mapping[str, st
     full = yaml.load((run.run_dir / COMPOSE_FILE).read_text(encoding="utf-8"), Loader=_LOADER)
     user = next(iter(full["services"].values())).get("user", "0:0")
     generation = f"resume-{time.time_ns()}"
+
+    def read(path: str) -> str:
+        return (run.run_dir / path).read_text(encoding="utf-8")
+
     starting: dict[str, list[str]] = {}
     todo_names = {j.service for j in todo}
     for name, pl in by_engine.items():
-        if name not in alive:
-            continue
         stays = [s for s in pl.services if s not in moving]
+        if name not in alive:  # it keeps only what finished there; down removes the rest when it answers again
+            spec = HostSpec(pl.meta.name, pl.meta.engine, pl.meta.max_parallel)
+            write_file(run.run_dir / pl.meta.file, engine_file(full, read, spec, stays, run.meta.max_parallel, user,
+                                                               run.invocation_id, generation))
+            continue
         incoming = moved_to.get(name, [])
         restart = [t.service for t in run.tasks if t.service in todo_names and (t.service in stays or t.service in incoming)]
         finished = [s for s in stays if s not in todo_names]
         spec = HostSpec(pl.meta.name, pl.meta.engine, pl.meta.max_parallel)
-        write_file(run.run_dir / pl.meta.file,
-                   engine_file(full, lambda p: (run.run_dir / p).read_text(encoding="utf-8"), spec, restart + finished,
-                               run.meta.max_parallel, user, run.invocation_id, generation))
+        write_file(run.run_dir / pl.meta.file, engine_file(full, read, spec, restart + finished, run.meta.max_parallel,
+                                                           user, run.invocation_id, generation))
         starting[name] = restart
     ensure_images(run, built_here, say, only=set(starting))
     for name, services in starting.items():
