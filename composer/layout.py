@@ -2,6 +2,7 @@
 
     <output_dir>/<YYYYmmdd_HHMMSS>-<invocation_id>/
       compose.yaml            the project (x-evalcompose: metadata, format version)
+      compose.<engine>.yaml   with execution.hosts: one engine's project (composer.spread)
       config.yaml             the resolved config (names of secrets only)
       evalcompose-task.sh     entrypoint of every task container
       RERUN.md                how to rerun with plain docker compose

@@ -173,12 +173,17 @@ def _hosts(cfg: EvalConfig, cli_hosts: list[str] | None, network_mode: str | Non
     if not entries:
         return ()
     key = "--host" if cli_hosts else "execution.hosts"
+    seen: set[str] = set()
     for i, entry in enumerate(entries):
+        text = entry if isinstance(entry, str) else entry.host
         try:
-            check_host(entry if isinstance(entry, str) else entry.host)
+            check_host(text)
         except ValueError as exc:
             raise ConfigError(key, f"entry {i}: {exc}", hint="a docker context name, unix://..., tcp://host:2376 "
                                                              "or ssh://user@host") from None
+        if text in seen:
+            raise ConfigError(key, f"entry {i} names an engine already listed", hint="list each engine once")
+        seen.add(text)
     if network_mode == "host":
         raise ConfigError(key, "tasks on host networking (a localhost target URL or --network host) cannot be "
                           "spread over engines: localhost is another machine on each",

@@ -37,34 +37,55 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
     from ..errors import IncompatibleRun
     from ..workspace import known_runs, read_run
 
+    metas: dict[str, object] = {}
+    notes: dict[str, str] = {}
+    for inv, path in known_runs().items():
+        try:
+            metas[inv] = read_run(path).meta
+        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
+            notes[inv] = exc.message
+    # every engine some run uses (a run spread over several counts the containers of each)
+    engines = {"default": runtime.DEFAULT_ENGINE}
+    for meta in metas.values():
+        engines.update({e.engine: runtime.Engine.parse(e.engine) for e in meta.engines})
     counts: dict[str, dict[str, int]] = {}
-    try:
-        rows = runtime.all_evalcompose_containers()
-    except Exception:  # an engine that is down still lets us list folders
-        rows = []
-    for row in rows:
-        labels = dict(p.split("=", 1) for p in (row.get("Labels") or "").split(",") if "=" in p)
-        inv = labels.get("evalcompose.invocation")
-        if inv:
-            state = row.get("State", "?")
-            counts.setdefault(inv, {}).setdefault(state, 0)
-            counts[inv][state] += 1
+    silent: dict[str, list[str]] = {}
+    for text, engine in engines.items():
+        try:
+            rows = runtime.all_evalcompose_containers(engine)
+        except Exception:  # an engine that is down still lets us list folders
+            rows = []
+            silent.setdefault(text, [])
+        for row in rows:
+            labels = dict(p.split("=", 1) for p in (row.get("Labels") or "").split(",") if "=" in p)
+            inv = labels.get("evalcompose.invocation")
+            if inv and labels.get("evalcompose.role") != "prepare":
+                state = row.get("State", "?")
+                counts.setdefault(inv, {}).setdefault(state, 0)
+                counts[inv][state] += 1
     runs = []
     for inv, path in sorted(known_runs().items(), key=lambda kv: kv[1].name, reverse=True):
-        try:
-            meta = read_run(path).meta
-        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
+        if inv in notes:
             runs.append({"invocation_id": inv, "created": None, "run_dir": str(path), "tasks": None,
-                         "containers": counts.get(inv, {}), "note": exc.message})
+                         "containers": counts.get(inv, {}), "note": notes[inv]})
             continue
-        runs.append({"invocation_id": inv, "created": meta.created, "run_dir": str(path),
-                     "tasks": len(meta.tasks), "containers": counts.get(inv, {})})
+        meta = metas[inv]
+        entry = {"invocation_id": inv, "created": meta.created, "run_dir": str(path), "tasks": len(meta.tasks),
+                 "containers": counts.get(inv, {})}
+        if meta.engines:
+            entry["engines"] = [e.engine for e in meta.engines]
+            dead = [e.engine for e in meta.engines if e.engine in silent]
+            if dead:
+                entry["note"] = f"engine(s) not answering: {', '.join(dead)}"
+        runs.append(entry)
     if json_out:
         typer.echo(json.dumps(runs, indent=2))
         return
     for r in runs:
         states = ", ".join(f"{n} {s}" for s, n in sorted(r["containers"].items())) or "no containers"
-        if r.get("note"):
+        if r.get("note") and r["tasks"] is None:
             typer.echo(f"{r['invocation_id']}  ?  [{states}]  {r['run_dir']}  ({r['note']})")
             continue
+        if r.get("engines"):
+            states += f"; {len(r['engines'])} engines" + (f" ({r['note']})" if r.get("note") else "")
         typer.echo(f"{r['invocation_id']}  {r['created']}  {r['tasks']} tasks  [{states}]  {r['run_dir']}")
