@@ -7,14 +7,23 @@ Docker is reached only through :mod:`composer.runtime`; files only through :mod:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import engines, runtime
-from .images import (BUILTIN_IMAGES, HarnessBuild, base_image, base_image_candidates, build_block,
-                     is_pypi_harness_tag, prepare_build_context, pypi_dockerfile)
 from .errors import RuntimeFailure
+from .images import (
+    BUILTIN_IMAGES,
+    HarnessBuild,
+    base_image,
+    base_image_candidates,
+    build_block,
+    is_pypi_harness_tag,
+    prepare_build_context,
+    pypi_dockerfile,
+)
 from .layout import COMPOSE_FILE, RESUME_FILE
+from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
@@ -57,7 +66,7 @@ def built_here(image: str) -> bool:
     return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
 
 
-def ensure_harness_builds(builds: list[tuple[HarnessBuild, Path]], base: str,
+def ensure_harness_builds(builds: Sequence[tuple[HarnessBuild, Path]], base: str,
                           say: Callable[[str], None] = lambda _: None) -> list[str]:
     """Build the harness images from PyPI (spec, filled wheel cache) that the engine lacks; returns their tags.
 
@@ -90,7 +99,7 @@ def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None
 
 
 def ensure_images(images: list[str], say: Callable[[str], None] = lambda _: None,
-                  builds: list[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
+                  builds: Sequence[tuple[HarnessBuild, Path]] = (), base: str | None = None) -> None:
     """Every image a run needs, on the engine: built-in ones and ``builds`` built, others pulled
     (before anything is written)."""
     ensure_builtin_images(images, say)
@@ -138,7 +147,7 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
             return None  # every task container exists and compose is still at work: nothing can have failed yet
         if ended or time.monotonic() >= next_poll:
             st = status(run)
-            if st.scheduler != "running" or all(j.container for j in st.jobs):
+            if st.scheduler != SchedulerPhase.RUNNING or all(j.container for j in st.jobs):
                 return st
             next_poll = time.monotonic() + 1.0
         time.sleep(0.05)
@@ -181,14 +190,14 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     if engines.is_spread(run):
         return engines.resume(run, built_here, env)
     current = status(run)
-    if current.scheduler == "running":
+    if current.scheduler == SchedulerPhase.RUNNING:
         runtime.scheduler.stop(run.run_dir)
     todo = [j.service for j in current.jobs if j.state != SUCCESS]
     if not todo:
         return []
     clear_kill_markers(run, todo)
     slots = run.meta.max_parallel
-    capped = bool(slots) and slots < len(run.tasks)
+    capped = slots is not None and slots < len(run.tasks)
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
     generation = f"resume-{time.time_ns()}"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .config import EvalConfig
 from .config.envspec import parse_env_spec
-from .paths import host_path
 from .errors import ConfigError
+from .paths import host_path
 
 SERVICE = "model"
 CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
@@ -72,7 +72,7 @@ class ModelPlan:
         return f"http://127.0.0.1:{self.port}{self.health_path}"
 
 
-def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
+def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPlan:
     """The model service for ``cfg.deployment`` (not ``none``)."""
     d = cfg.deployment
     server = SERVERS[d.type]
@@ -82,11 +82,11 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append(f"{host_path(d.checkpoint_path, cwd)}:/checkpoint:ro")
+        volumes.append(f"{host_path(d.checkpoint_path, cwd, home)}:/checkpoint:ro")
     if server.cache_target:
-        source = host_path(d.cache_path, cwd) if d.cache_path else CACHE_VOLUME
+        source = host_path(d.cache_path, cwd, home) if d.cache_path else CACHE_VOLUME
         volumes.append(f"{source}:{server.cache_target}")
-    volumes += [f"{host_path(src, cwd)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
+    volumes += [f"{host_path(src, cwd, home)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
     env, secrets = {}, {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
         where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"
@@ -100,6 +100,7 @@ def plan_model(cfg: EvalConfig, cwd: Path) -> ModelPlan:
     endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
     if d.endpoints.embedding:
         endpoints["embedding"] = d.endpoints.embedding
+    assert d.image and d.command and d.served_model_name  # checked above
     return ModelPlan(kind=d.type, image=d.image, command=" ".join(d.command.split()) if "\n" not in d.command.strip()
                      else d.command, served_model_name=d.served_model_name, port=d.port,
                      health_path=d.endpoints.health, endpoints=endpoints,

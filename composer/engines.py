@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
@@ -31,6 +30,7 @@ from .errors import PrerequisiteError, RuntimeFailure
 from .layout import ARTIFACTS, COMPOSE_FILE, LOGS, STATE_DIR
 from .runmeta import EngineMeta
 from .spread import ENGINE_BLOCK, HostSpec, assign
+from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, UNREACHABLE, JobStatus, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
 
@@ -138,7 +138,9 @@ def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:
 def status(run: RunInfo) -> RunStatus:
     """The run's status over every engine; finished tasks' results are copied back on the way."""
     jobs: dict[str, JobStatus] = {}
-    states, errors, model = [], [], None
+    states: list[SchedulerPhase] = []
+    errors: list[str] = []
+    model = None
     for pl in placements(run):
         sched = runtime.scheduler.state(run.run_dir, pl.key)
         try:
@@ -158,8 +160,9 @@ def status(run: RunInfo) -> RunStatus:
         errors += [f"{pl.meta.name}: {st.scheduler_error}"] if st.scheduler_error else []
         model = model or st.model
     ordered = [jobs[t.service] for t in run.tasks if t.service in jobs]
-    sched = "running" if "running" in states else ("failed" if "failed" in states else "done")
-    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, "; ".join(errors), model, ordered)
+    phase = (SchedulerPhase.RUNNING if SchedulerPhase.RUNNING in states else
+             SchedulerPhase.FAILED if SchedulerPhase.FAILED in states else SchedulerPhase.DONE)
+    return RunStatus(run.invocation_id, run.project, str(run.run_dir), phase, "; ".join(errors), model, ordered)
 
 
 def _unreachable(run: RunInfo, service: str, pl: Placement) -> JobStatus:

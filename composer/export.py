@@ -29,11 +29,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 from .errors import ConfigError, EvalComposeError, PrerequisiteError
 from .results import METRICS_FILE, RESULTS_FILE, RUN_CONFIG_FILE, TaskResult
@@ -121,7 +122,7 @@ def json_entry(row: ExportRow) -> dict:
 
 def csv_row(row: ExportRow) -> dict:
     r = row.result
-    out = {
+    out: dict[str, object] = {
         "Model Name": r.model_id,
         "Harness": r.harness,
         "Task Name": r.benchmark,
@@ -185,9 +186,11 @@ def _csv_upsert(path: Path, rows: list[ExportRow]) -> list[str]:
         with path.open("r", encoding="utf-8", newline="") as f:
             for old in csv.DictReader(f):
                 existing_rows.append(old)
-                existing_jobs.add(old.get("Job ID"))
+                existing_jobs.add(old.get("Job ID") or "")
                 fieldnames.update(old.keys())
-    skipped, new_rows, metric_names = [], [], set()
+    skipped: list[str] = []
+    new_rows: list[dict] = []
+    metric_names: set[str] = set()
     for row in rows:
         if row.result.job_id in existing_jobs:
             skipped.append(row.result.job_id)
@@ -265,16 +268,16 @@ def export_mlflow(results: Iterable[TaskResult], tracking_uri: str | None = None
                 if run_id and skip_existing:
                     report.skipped.append(r.job_id)
                     continue
-                tags = {"invocation_id": r.invocation_id, "job_id": r.job_id, "task_name": r.benchmark,
+                raw_tags = {"invocation_id": r.invocation_id, "job_id": r.job_id, "task_name": r.benchmark,
                         "benchmark": r.benchmark, "harness": r.harness, "executor": EXECUTOR, "model_id": r.model_id}
                 tags = {mlflow_sanitize(k, "tag_key"): mlflow_sanitize(v, "tag_value")
-                        for k, v in tags.items() if v is not None}
-                params = {"invocation_id": r.invocation_id, "job_id": r.job_id, "task": r.task,
+                        for k, v in raw_tags.items() if v is not None}
+                raw_params = {"invocation_id": r.invocation_id, "job_id": r.job_id, "task": r.task,
                           "benchmark": r.benchmark, "harness": r.harness, "model_id": r.model_id,
                           "container": r.container, "executor": EXECUTOR, "timestamp": str(row.timestamp),
                           "results_dir": r.task_dir}
                 params = {mlflow_sanitize(k, "param_key"): mlflow_sanitize(v, "param_value")
-                          for k, v in params.items() if v is not None}
+                          for k, v in raw_params.items() if v is not None}
                 run_name = mlflow_sanitize(f"eval-{r.invocation_id}-{r.benchmark}", "tag_value")
                 if run_id is None:
                     run_id = client.create_run(exp_id, run_name=run_name).info.run_id
@@ -360,7 +363,7 @@ def export_wandb(results: Iterable[TaskResult], project: str | None = None, enti
             continue
         config = {"invocation_id": r.invocation_id, "executor": EXECUTOR, "job_id": r.job_id, "harness": r.harness,
                   "benchmark": r.benchmark, "results_dir": r.task_dir, "model_id": r.model_id}
-        args = {"entity": entity, "project": project, "name": f"eval-{r.invocation_id}-{r.benchmark}",
+        args: dict[str, Any] = {"entity": entity, "project": project, "name": f"eval-{r.invocation_id}-{r.benchmark}",
                 "group": r.invocation_id, "job_type": "evaluation", "config": config,
                 "dir": str(directory) if directory is not None else None}
         try:

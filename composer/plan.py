@@ -23,13 +23,13 @@ from . import __version__, deploy
 from .catalog import Catalog, check_endpoint, endpoint_type_of_url
 from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
-from .config.models import check_host
 from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
+from .config.models import check_host
 from .errors import ConfigError
+from .images import BUILTIN_HARNESS, HarnessBuild, harness_build
 from .paths import host_path
 from .spread import HostSpec, host_specs
-from .images import BUILTIN_HARNESS, DEFAULT_BASE_IMAGE, HarnessBuild, harness_build
 
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -81,7 +81,6 @@ class Plan:
     max_parallel: int | None  # slots (tasks at once); None: no cap
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
-    build_base: str = DEFAULT_BASE_IMAGE  # default BASE_IMAGE of harness images built from PyPI (caller picks)
     hosts: tuple[HostSpec, ...] = ()  # execution.hosts / --host: the engines the tasks are spread over
 
     @property
@@ -94,14 +93,16 @@ class Plan:
 
 
 def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, now: datetime,
-               user: str, cwd: Path, hosts: list[str] | None = None) -> Plan:
+               user: str, cwd: Path, home: Path | None = None, hosts: list[str] | None = None) -> Plan:
     """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here.
 
-    ``hosts`` (``--host``) replaces ``execution.hosts``."""
+    ``cwd`` and ``home`` are what relative and ``~`` paths in the config mean (home None: ``$HOME``);
+    ``hosts`` (``--host``) replaces ``execution.hosts``.
+    """
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
-    model = deploy.plan_model(cfg, cwd) if cfg.deployment.type != "none" else None
+    model = deploy.plan_model(cfg, cwd, home) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url
     network_mode = None
@@ -151,9 +152,10 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                  if (v := getattr(task_cfg, k) or getattr(cfg.evaluation, k))}
         mounts += [Mount(f"{service}/{k}.sh", f"/evalcompose/{k}.sh", True) for k in hooks]
         if task_cfg.dataset_dir:
-            mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd), task_cfg.dataset_mount_path, True))
+            mounts.append(Mount(host_path(task_cfg.dataset_dir, cwd, home), task_cfg.dataset_mount_path, True))
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
-        mounts += [_volume_mount(v, cwd) for v in extras.volumes]
+        mounts += [_volume_mount(v, cwd, home) for v in extras.volumes]
+        mounts += [_bind_mount(src, dst, cwd, home) for src, dst in cfg.execution.mounts.evaluation.items()]
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
                               name=ctask.name, harness=ctask.harness,
@@ -276,14 +278,20 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
     return env, secrets
 
 
-def _volume_mount(spec: str, cwd: Path) -> Mount:
+def _bind_mount(source: str, target: str, cwd: Path, home: Path | None) -> Mount:
+    """``execution.mounts.evaluation``: a host path (relative to ``cwd``) onto ``target[:ro]``."""
+    path, _, mode = target.partition(":")
+    return Mount(host_path(source, cwd, home), path, "ro" in mode.split(","))
+
+
+def _volume_mount(spec: str, cwd: Path, home: Path | None) -> Mount:
     """``SRC:DST[:ro]`` from ``-v``: a path (made absolute against ``cwd``) or a named volume."""
     parts = spec.split(":")
     source, target = parts[0], parts[1]
     read_only = len(parts) > 2 and "ro" in parts[2].split(",")
     if not source.startswith((".", "/", "~")):
         return Mount(source, target, read_only, volume=True)
-    return Mount(host_path(source, cwd), target, read_only)
+    return Mount(host_path(source, cwd, home), target, read_only)
 
 
 

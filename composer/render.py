@@ -17,7 +17,8 @@ import yaml
 from . import __version__
 from .deploy import CACHE_VOLUME
 from .deploy import SERVICE as MODEL_SERVICE
-from .images import build_block, pypi_dockerfile
+from .fragments import gpu_reservation, slot_environment, slots_volume
+from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, SLOTS_MOUNT, SLOTS_VOLUME
 from .plan import Plan, TaskPlan
 from .runmeta import FORMAT_VERSION, EngineMeta, ModelMeta, RunMeta, TaskMeta
@@ -26,9 +27,13 @@ from .templates import template_text
 BUILTIN_PREFIX = "evalcompose/"
 
 
-def render(plan: Plan) -> dict[str, str]:
-    """Every file of the run folder, keyed by path relative to it."""
-    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan)),
+def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
+    """Every file of the run folder, keyed by path relative to it.
+
+    ``build_base`` is the default BASE_IMAGE of harness images built from PyPI (the caller picks
+    one the engine has; ``$EVALCOMPOSE_BASE_IMAGE`` still overrides it when compose builds).
+    """
+    files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan, build_base)),
              ENTRYPOINT_FILE: template_text("task-entrypoint.sh"),
              "config.yaml": "# The resolved config of this invocation (names of secrets only, never values).\n"
                             + _dump(plan.config),
@@ -50,13 +55,13 @@ def render(plan: Plan) -> dict[str, str]:
     return files
 
 
-def compose_document(plan: Plan) -> dict[str, Any]:
+def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, Any]:
     """The compose.yaml content as a dict, in the order it is written."""
-    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _metadata(plan), "services": {}}
+    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _meta_block(plan), "services": {}}
     if plan.model:
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
-        doc["services"][task.service] = _task_service(plan, task)
+        doc["services"][task.service] = _task_service(plan, task, build_base)
     secrets = sorted({h for t in plan.tasks for h in t.secrets.values()})
     if secrets:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
@@ -96,24 +101,23 @@ def engine_file(full: dict[str, Any], read, spec, services: list[str], max_paral
 
 def capped(plan: Plan) -> bool:
     """Whether the tasks take slots: ``max_parallel`` below the number of tasks."""
-    return bool(plan.max_parallel) and plan.max_parallel < len(plan.tasks)
+    return plan.max_parallel is not None and plan.max_parallel < len(plan.tasks)
 
 
-def slots_volume() -> dict[str, Any]:
-    """The tasks' shared lock folder: tmpfs, so it starts empty whenever no task container of the
-    project runs (a plain ``docker compose up`` rerun starts a fresh line)."""
-    return {"driver": "local", "driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "mode=0777,size=1m"},
-            "labels": {"evalcompose.role": "slots"}}
 
 
-def slot_environment(position: int, slots: int, generation: str = "run") -> dict[str, str]:
-    """What a task's entrypoint reads to take a slot: the cap, its place in line, the line's name."""
-    return {"EVALCOMPOSE_SLOTS": str(slots), "EVALCOMPOSE_TICKET": str(position),
-            "EVALCOMPOSE_GENERATION": generation}
 
 
-def _metadata(plan: Plan) -> dict[str, Any]:
-    """The ``x-evalcompose`` block: :class:`~composer.runmeta.RunMeta`, as plain data."""
+def _meta_block(plan: Plan) -> dict[str, Any]:
+    """:func:`run_meta` as plain data; one engine: no ``engines`` key (the file reads as before)."""
+    data = run_meta(plan).model_dump(mode="json")
+    if not data["engines"]:
+        del data["engines"]
+    return data
+
+
+def run_meta(plan: Plan) -> RunMeta:
+    """The ``x-evalcompose`` block of the plan's compose.yaml (what later commands read back)."""
     model = plan.model
     meta = RunMeta(
         format_version=FORMAT_VERSION,
@@ -131,10 +135,7 @@ def _metadata(plan: Plan) -> dict[str, Any]:
         engines=[EngineMeta(name=h.name, engine=h.engine, file=h.file, max_parallel=h.max_parallel)
                  for h in plan.hosts],
     )
-    data = meta.model_dump(mode="json")
-    if not data["engines"]:
-        del data["engines"]  # one engine: the file reads as before
-    return data
+    return meta
 
 
 def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, str]:
@@ -145,10 +146,10 @@ def _labels(plan: Plan, role: str, task: TaskPlan | None = None) -> dict[str, st
     return labels
 
 
-def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
+def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]:
     svc: dict[str, Any] = {"image": task.image}
     if task.build_spec and next(t for t in plan.tasks if t.image == task.image) is task:  # one build per image
-        svc["build"] = build_block(task.build_spec, plan.build_base)
+        svc["build"] = build_block(task.build_spec, build_base)
     if task.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc.update({"init": True, "user": plan.user, "entrypoint": ["/bin/sh", "/evalcompose/task.sh"],
@@ -157,7 +158,7 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
         svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(task.secrets.items())]
     svc["volumes"] = [_mount(m.source, m.target, m.read_only, m.volume) for m in task.mounts]
     if capped(plan):
-        svc["environment"] = slot_environment(task.index, plan.max_parallel)
+        svc["environment"] = slot_environment(task.index, plan.max_parallel or 1)
         svc["volumes"].append(f"{SLOTS_VOLUME}:{SLOTS_MOUNT}")
     svc["labels"] = _labels(plan, "task", task)
     depends: dict[str, Any] = {}
@@ -179,6 +180,7 @@ def _task_service(plan: Plan, task: TaskPlan) -> dict[str, Any]:
 
 def _model_service(plan: Plan) -> dict[str, Any]:
     m = plan.model
+    assert m is not None  # called only for a plan with a model
     svc: dict[str, Any] = {"image": m.image}
     if m.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
@@ -207,13 +209,6 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     return svc
 
 
-def gpu_reservation(gpus: str) -> dict[str, Any]:
-    device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
-    if gpus.startswith("device="):
-        device["device_ids"] = gpus.removeprefix("device=").strip("\"'").split(",")
-    else:
-        device["count"] = "all" if gpus == "all" else int(gpus)
-    return {"resources": {"reservations": {"devices": [device]}}}
 
 
 def _mount(source: str, target: str, read_only: bool, volume: bool = False) -> str:

@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
-from .scores import Score, as_float, as_int, extract_scores, flat_scores
-from .status import read_progress
 from .runmeta import TaskMeta
+from .scores import Score, as_dict, as_float, as_int, extract_scores, flat_scores
+from .states import ResultStatus
+from .status import read_progress
 from .workspace import RunInfo, find_run
 
 RESULTS_FILE = "results.yml"
@@ -45,7 +46,7 @@ REPORT_FILE = "report.html"
 STDOUT_LOG = "stdout.log"
 REQUIRED_FILES = (RESULTS_FILE, METRICS_FILE)
 
-COMPLETE, PARTIAL, MISSING = "complete", "partial", "missing"
+COMPLETE, PARTIAL, MISSING = ResultStatus.COMPLETE, ResultStatus.PARTIAL, ResultStatus.MISSING
 
 _LOG_TS = re.compile(r"^\[[A-Z] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\]")
 
@@ -90,7 +91,7 @@ class TaskResult:
     endpoint_type: str | None
     run_dir: str
     task_dir: str
-    status: str
+    status: ResultStatus
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     scores: list[Score] = field(default_factory=list)
@@ -255,8 +256,8 @@ def _usage(doc) -> tuple[Usage | None, float | None, float | None, int | None]:
     """(usage, evaluation.runtime_seconds, request window in seconds, total runs)."""
     if not isinstance(doc, dict):
         return None, None, None, None
-    rs = doc.get("response_stats") if isinstance(doc.get("response_stats"), dict) else {}
-    ev = doc.get("evaluation") if isinstance(doc.get("evaluation"), dict) else {}
+    rs = as_dict(doc.get("response_stats"))
+    ev = as_dict(doc.get("evaluation"))
     usage = None
     if rs:
         usage = Usage(
@@ -272,7 +273,7 @@ def _usage(doc) -> tuple[Usage | None, float | None, float | None, int | None]:
         if usage.avg_total_tokens is not None and usage.successful is not None:
             usage.total_tokens_est = round(usage.avg_total_tokens * usage.successful)
     window = None
-    runs = rs.get("inference_run_times") if isinstance(rs.get("inference_run_times"), dict) else {}
+    runs = as_dict(rs.get("inference_run_times"))
     spans = []
     for entry in runs.values():
         start, end = _ts(_dig(entry, "run_start")), _ts(_dig(entry, "last_request_time"))
@@ -292,10 +293,10 @@ def _log_window(log: Path) -> tuple[str | None, str | None, float | None]:
     try:
         with log.open("rb") as f:
             for _ in range(2000):
-                line = f.readline()
-                if not line:
+                raw = f.readline()
+                if not raw:
                     break
-                m = _LOG_TS.match(line.decode("utf-8", "replace"))
+                m = _LOG_TS.match(raw.decode("utf-8", "replace"))
                 if m:
                     first = m.group(1)
                     break

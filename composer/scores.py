@@ -11,11 +11,9 @@ its metric), nested groups as ``<group>_<subgroup>``, metric-level stats as ``<k
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
-
-if TYPE_CHECKING:
-    from .results import TaskResult
+from typing import Any
 
 
 @dataclass
@@ -64,7 +62,7 @@ def _walk(name: str, node, kind: str, out: list[Score], seen: dict[str, float], 
             key = f"{name}_{metric}_{score}" if score != metric else f"{name}_{metric}"
             sdata = sdata if isinstance(sdata, dict) else {"value": sdata}
             value = as_float(sdata.get("value"))
-            stats = sdata.get("stats") if isinstance(sdata.get("stats"), dict) else {}
+            stats = as_dict(sdata.get("stats"))
             if value is None:
                 notes.append(f"score {key} has no numeric value")
                 continue
@@ -98,16 +96,22 @@ def flat_scores(scores: Iterable[Score], filters: Iterable[str] | None = None) -
     return out
 
 
-def headline_scores(result: TaskResult) -> list[Score]:
+def headline_scores(scores: Iterable[Score]) -> list[Score]:
     """The scores worth a table row: every task score, plus group scores that are not copies of one."""
-    tasks = [s for s in result.scores if s.kind == "task"]
+    scores = list(scores)
+    tasks = [s for s in scores if s.kind == "task"]
     task_values = {(s.name, s.metric, s.score): s.value for s in tasks}
-    groups = [s for s in result.scores if s.kind == "group"
+    groups = [s for s in scores if s.kind == "group"
               and task_values.get((s.name, s.metric, s.score), object()) != s.value]
     return tasks + groups if tasks else groups
 
 
 # ---------------------------------------------------------------------------------------- numbers
+
+
+def as_dict(v: Any) -> dict:
+    """``v`` when it is a mapping, else an empty one (files written by others may hold anything)."""
+    return v if isinstance(v, dict) else {}
 
 
 def as_float(v) -> float | None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .fragments import gpu_reservation, slot_environment, slots_volume
 from .layout import SLOTS_MOUNT, SLOTS_VOLUME
 
 PREPARE_SERVICE = "prepare-volumes"
@@ -101,8 +102,6 @@ def engine_document(full: dict[str, Any], read: Callable[[str], str], spec: Host
 
     ``read(relative path)`` gives the text of a run-folder file (the inputs that become configs).
     """
-    from .render import gpu_reservation, slot_environment, slots_volume
-
     doc: dict[str, Any] = {"name": full["name"],
                            ENGINE_BLOCK: {"name": spec.name, "engine": spec.engine, "services": list(services)}}
     doc["services"] = {}
@@ -110,8 +109,8 @@ def engine_document(full: dict[str, Any], read: Callable[[str], str], spec: Host
                  None)
     configs: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
-    slots = spec.max_parallel or run_max_parallel
-    capped = bool(slots) and slots < len(services)
+    slots = spec.max_parallel or run_max_parallel or 0
+    capped = 0 < slots < len(services)
     if model:
         svc = copy.deepcopy(full["services"][model])
         if spec.gpus:

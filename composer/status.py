@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, SLOT_STATE, STATE_DIR
+from .states import JobState, SchedulerPhase
 from .workspace import RunInfo
 
 if TYPE_CHECKING:
     from .runmeta import TaskMeta
     from .runtime.scheduler import SchedulerState
 
-PENDING, RUNNING, SUCCESS, FAILED, KILLED = "PENDING", "RUNNING", "SUCCESS", "FAILED", "KILLED"
-UNREACHABLE = "UNREACHABLE"  # its engine (of a run spread over several) does not answer; resume can move it
+PENDING, RUNNING, SUCCESS, FAILED, KILLED = (JobState.PENDING, JobState.RUNNING, JobState.SUCCESS, JobState.FAILED,
+                                             JobState.KILLED)
+UNREACHABLE = JobState.UNREACHABLE  # its engine (of a run spread over several) does not answer
 TERMINAL = {SUCCESS, FAILED, KILLED}
 _KILL_CODES = {137, 143}
 
@@ -38,7 +40,7 @@ class JobStatus:
     job_id: str
     task: str
     service: str
-    state: str
+    state: JobState
     exit_code: int | None
     progress: str | None
     container: str | None
@@ -60,14 +62,14 @@ class RunStatus:
     invocation_id: str
     project: str
     run_dir: str
-    scheduler: str  # running / done / failed
+    scheduler: SchedulerPhase
     scheduler_error: str
     model: ModelStatus | None
     jobs: list[JobStatus]
 
     @property
     def finished(self) -> bool:
-        return self.scheduler != "running" and all(j.state in TERMINAL for j in self.jobs)
+        return self.scheduler != SchedulerPhase.RUNNING and all(j.state in TERMINAL for j in self.jobs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,7 +83,7 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState,
     folder is not on this machine (an engine without a shared filesystem)."""
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
-    sched = "running" if running else ("failed" if code else "done")
+    sched = SchedulerPhase.RUNNING if running else (SchedulerPhase.FAILED if code else SchedulerPhase.DONE)
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
     jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error, slot_states) for task in run.tasks]
     model = None
@@ -120,11 +122,11 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
             state = SUCCESS
         elif killed:
             state = KILLED
-        elif sched == "running":
+        elif sched == SchedulerPhase.RUNNING:
             state = PENDING
         elif row is None and _logged(task_dir):
             state, detail = FAILED, "container removed before it finished"
-        elif row is None and sched != "failed":
+        elif row is None and sched != SchedulerPhase.FAILED:
             state, detail = PENDING, "not started"
         else:
             state, detail = FAILED, f"never started: {sched_error or 'the scheduler ended'}"

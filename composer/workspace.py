@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .errors import RunNotFound
-from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
+from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -33,7 +33,7 @@ def state_home() -> Path:
     return Path(os.environ.get("EVALCOMPOSE_HOME") or Path.home() / ".local" / "state" / "evalcompose")
 
 
-def write_run(plan: "Plan", files: dict[str, str]) -> Path:
+def write_run(plan: Plan, files: dict[str, str]) -> Path:
     """Write the rendered files (and empty results/logs folders) to ``plan.run_dir`` atomically."""
     final = plan.run_dir
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need (Docker Engine,
-# the compose plugin, locally built images, Chromium for the report test), then runs pytest.
+# the compose plugin, locally built images, Chromium for the report test), then the linters
+# (ruff, mypy: configured in pyproject.toml, clean on composer/), then pytest.
 # Integration tests skip without a Docker daemon locally but fail under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +12,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   ($SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
     || echo "[test] chromium could not be installed: the report test will say so"
 fi
+echo "[test] ruff check composer" >&2
+.venv/bin/python -m ruff check composer
+echo "[test] mypy (composer/)" >&2
+.venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -q "$@"

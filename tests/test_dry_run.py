@@ -130,8 +130,8 @@ def test_ls_tasks_filter_and_text() -> None:
     assert "gsm8k" not in out
 
 
-def test_help() -> None:
-    code, out, err = run_cli(["--help"])
-    assert code == 0, err
-    for command in ("up", "run", "ls"):
-        assert command in out
+@pytest.mark.parametrize("args", [["up", "x.yaml", "--bogus"], ["no-such-command"], ["ls", "runs", "--jsn"]])
+def test_a_usage_error_is_exit_2_without_traceback(args) -> None:
+    code, out, err = run_cli(args)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err and "Error:" in err

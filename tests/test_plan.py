@@ -320,3 +320,20 @@ def test_named_volume_from_docker_args_stays_a_volume(tmp_path: Path) -> None:
     doc = compose_document(plan)
     assert "eval-cache:/cache" in doc["services"][plan.tasks[0].service]["volumes"]
     assert "eval-cache" in doc.get("volumes", {})
+
+
+def test_execution_mounts_evaluation_reach_every_task(tmp_path):
+    plan = make_plan(tmp_path, config_text(execution="  mounts:\n    evaluation:\n      ./hf_cache: /root/.cache/huggingface\n"
+                                                      "      ~/data: /data:ro\n"), home=Path("/home/u"))
+    for task in plan.tasks:
+        extra = [m for m in task.mounts if m.target in ("/root/.cache/huggingface", "/data")]
+        assert [(m.source, m.target, m.read_only, m.volume) for m in extra] == [
+            (str(FIXED_CWD / "hf_cache"), "/root/.cache/huggingface", False, False),
+            ("/home/u/data", "/data", True, False)]
+    svc = compose_document(plan)["services"][plan.tasks[0].service]
+    assert f"{FIXED_CWD / 'hf_cache'}:/root/.cache/huggingface" in svc["volumes"] and "/home/u/data:/data:ro" in svc["volumes"]
+
+
+def test_slurm_only_mount_keys_are_rejected_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="execution.mounts.mount_home"):
+        make_plan(tmp_path, config_text(execution="  mounts:\n    mount_home: true\n"))

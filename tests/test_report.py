@@ -193,3 +193,17 @@ def test_chromium_screenshot_is_not_blank(written, tmp_path):
         pos += 12 + length
     pixels = zlib.decompress(idat)
     assert len(set(pixels)) > 50
+
+
+def test_every_value_is_escaped(runs):
+    """Titles, notes and labels come from configs and files: the template escapes them all."""
+    import dataclasses
+
+    from composer.report import render_report
+
+    hostile = "<script>x</script>\"'&"
+    run = runs[0]
+    task = dataclasses.replace(run.tasks[0], task=hostile, notes=[hostile], status="partial")
+    html = render_report([dataclasses.replace(run, tasks=[task, *run.tasks[1:]])], title=hostile)
+    assert "<script" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert html.count("&lt;script&gt;") >= 3  # title, heading and the task's rows

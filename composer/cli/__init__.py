@@ -12,19 +12,8 @@ import sys
 import typer
 
 from ..errors import EvalComposeError
-
-app = typer.Typer(
-    name="evalcompose",
-    help="Run LLM evaluations (nemo-evaluator harness containers) as Docker Compose projects.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-ls_app = typer.Typer(help="List tasks or runs.", no_args_is_help=True)
-app.add_typer(ls_app, name="ls")
-
-from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: E402,F401  (commands register themselves on import)
+from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
+from .app import app, ls_app  # noqa: F401  (re-exported)
 
 
 def main() -> None:
@@ -40,9 +29,18 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if isinstance(exc, _click_errors()):
+            exc.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """click's usage-error class: typer >= 0.20 ships its own copy of click, older typer uses click."""
+    classes: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            classes.append(__import__(module, fromlist=["ClickException"]).ClickException)
+        except ImportError:
+            continue
+    return tuple(classes)

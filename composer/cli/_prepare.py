@@ -5,21 +5,27 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..workspace import RunInfo
 
 
 @dataclass
 class Prepared:
-    plan: object  # composer.plan.Plan
+    plan: Plan
     run_dir: Path
     environ: dict[str, str]
     env_file: Path | None
     missing: list[tuple[str, str]]  # (host variable, config key that names it)
     files: dict[str, str]
+    build_base: str  # default BASE_IMAGE of the harness images built from PyPI
     wheelhouses: dict[str, Path] = field(default_factory=dict)  # build folder -> filled wheel cache
 
     @property
@@ -33,6 +39,29 @@ class Prepared:
 
         for spec in self.builds:
             self.wheelhouses[spec.folder] = cached_wheelhouse(spec.requirements, say)
+
+    def summary(self) -> dict:
+        """What up/run print with --json (dry run and detached start)."""
+        plan = self.plan
+        return {
+            "invocation_id": plan.invocation_id,
+            "project": plan.project,
+            "run_dir": str(self.run_dir),
+            "compose_file": str(self.run_dir / "compose.yaml"),
+            "max_parallel": plan.max_parallel,
+            "model": None if plan.model is None else {"service": "model", "image": plan.model.image},
+            "tasks": [{"job_id": t.job_id, "service": t.service, "task": t.task, "endpoint_type": t.endpoint_type,
+                       "image": t.image} for t in plan.tasks],
+            "host_variables": {name: name not in {m for m, _ in self.missing} for name in plan.host_variables},
+            "notes": list(plan.notes),
+        }
+
+    def run_info(self) -> RunInfo:
+        """The written run as later commands see it, from the plan in memory (not re-read from disk)."""
+        from ..render import run_meta
+        from ..workspace import RunInfo
+
+        return RunInfo(self.plan.invocation_id, self.run_dir.resolve(), self.plan.project, run_meta(self.plan))
 
     def write(self) -> Path:
         """Write the run folder (all or nothing) and register it; then link the wheelhouses into it."""
@@ -55,9 +84,8 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
         from dotenv import dotenv_values
 
         values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    else:
-        path = None
-    return {**values, **os.environ}, path
+        return {**values, **os.environ}, path
+    return {**values, **os.environ}, None
 
 
 def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],
@@ -65,6 +93,7 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
     """Load, plan and render, in memory; :meth:`Prepared.write` puts it on disk."""
     from ..catalog import load_catalog
     from ..config import load_config, locate
+    from ..images import DEFAULT_BASE_IMAGE
     from ..plan import build_plan, variable_sources
     from ..render import render
 
@@ -72,15 +101,16 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
     loaded = load_config(locate(config, config_dir, config_name), overrides, environ)
     uid, gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else (0, 0)
     plan = build_plan(loaded, load_catalog(), invocation_id=secrets.token_hex(8), now=datetime.now(),
-                      user=f"{uid}:{gid}", cwd=Path.cwd(), hosts=hosts)
+                      user=f"{uid}:{gid}", cwd=Path.cwd(), home=Path.home(), hosts=hosts)
+    build_base = DEFAULT_BASE_IMAGE
     if any(t.build_spec for t in plan.tasks):  # BASE_IMAGE default: what this engine has, if one answers
         from ..control import pick_base_image
 
-        plan = replace(plan, build_base=pick_base_image(engine_required=False))
+        build_base = pick_base_image(engine_required=False)
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,
-                    files=render(plan))
+                    files=render(plan, build_base), build_base=build_base)
 
 
 def require_variables(prepared: Prepared) -> None:

@@ -21,18 +21,15 @@ def monitoring_hints(run) -> list[str]:
 
 def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     from .. import control
-    from ..workspace import read_run
 
-    run = read_run(prepared.run_dir)
+    run = prepared.run_info()
     control.start(run, env=prepared.environ)
     if detach:
         st = control.wait_created(run)
         if st is not None:
             _raise_if_scheduler_failed(st, run)
         if json_out:
-            from .run_cmds import summary
-
-            typer.echo(json.dumps(summary(prepared), indent=2))
+            typer.echo(json.dumps(prepared.summary(), indent=2))
         else:
             typer.echo(f"started invocation {run.invocation_id} ({len(run.tasks)} tasks) in {run.run_dir}")
             typer.echo("\n".join(f"  {h}" for h in monitoring_hints(run)))
@@ -45,8 +42,11 @@ def _raise_if_scheduler_failed(st, run) -> None:
 
     # No task ever ran: containers may exist, still "created" (compose creates dependents before the
     # model is healthy), so look at what ran rather than at what exists.
-    never_ran = all(j.exit_code is None and j.state not in ("RUNNING", "SUCCESS", "KILLED") for j in st.jobs)
-    if st.scheduler == "failed" and never_ran:
+    from ..states import JobState, SchedulerPhase
+
+    never_ran = all(j.exit_code is None and j.state not in (JobState.RUNNING, JobState.SUCCESS, JobState.KILLED)
+                    for j in st.jobs)
+    if st.scheduler == SchedulerPhase.FAILED and never_ran:
         model_hint = f"docker compose -p {run.project} logs model" if run.model else f"see {run.run_dir}/.evalcompose/up.log"
         what = ("the model server never became healthy, no task started" if run.model and "unhealthy" in st.scheduler_error
                 else "docker compose up failed")
@@ -80,13 +80,18 @@ def watch_run(run, json_out: bool = False) -> int:
     else:
         console.print()  # the live table leaves the cursor at the end of its last line
         _print_results(run, console)
-    return 0 if all(j.state == "SUCCESS" for j in st.jobs) else 1
+    from ..states import JobState
+
+    return 0 if all(j.state == JobState.SUCCESS for j in st.jobs) else 1
 
 
 def _table(st, elapsed: float):
     from rich.table import Table
 
-    colors = {"SUCCESS": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan", "PENDING": "dim"}
+    from ..states import JobState
+
+    colors = {JobState.SUCCESS: "green", JobState.FAILED: "red", JobState.KILLED: "yellow", JobState.RUNNING: "cyan",
+              JobState.PENDING: "dim"}
     table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left")
     for col in ("job", "task", "state", "progress", "exit"):
         table.add_column(col)

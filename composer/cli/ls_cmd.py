@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from . import ls_app
+from .app import ls_app
 
 
 @ls_app.command("tasks")
@@ -35,9 +35,10 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
     """Runs from the run index and the engine's labels, newest first."""
     from .. import runtime
     from ..errors import IncompatibleRun
+    from ..runmeta import RunMeta
     from ..workspace import known_runs, read_run
 
-    metas: dict[str, object] = {}
+    metas: dict[str, RunMeta] = {}
     notes: dict[str, str] = {}
     for inv, path in known_runs().items():
         try:
@@ -58,12 +59,12 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
             silent.setdefault(text, [])
         for row in rows:
             labels = dict(p.split("=", 1) for p in (row.get("Labels") or "").split(",") if "=" in p)
-            inv = labels.get("evalcompose.invocation")
-            if inv and labels.get("evalcompose.role") != "prepare":
-                state = row.get("State", "?")
-                counts.setdefault(inv, {}).setdefault(state, 0)
-                counts[inv][state] += 1
-    runs = []
+            owner = labels.get("evalcompose.invocation")
+            if owner and labels.get("evalcompose.role") != "prepare":
+                state = str(row.get("State", "?"))
+                counts.setdefault(owner, {}).setdefault(state, 0)
+                counts[owner][state] += 1
+    runs: list[dict[str, Any]] = []
     for inv, path in sorted(known_runs().items(), key=lambda kv: kv[1].name, reverse=True):
         if inv in notes:
             runs.append({"invocation_id": inv, "created": None, "run_dir": str(path), "tasks": None,

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app
+from .app import app
 
 _JSON = typer.Option(False, "--json", help="JSON output.")
 
@@ -54,7 +54,7 @@ def format_status(st) -> str:
     lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}", f"run folder {st.run_dir}"]
     if st.model:
         lines.append(f"model: {st.model.state} {st.model.health}".rstrip() + f"  ({st.model.container or 'no container'})")
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines += [f"  {j.job_id}: {j.detail}" for j in st.jobs if j.detail]
     if st.scheduler_error:
         lines.append(f"scheduler: {st.scheduler_error}")
@@ -75,13 +75,11 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
          task: Optional[str] = typer.Argument(None, help="Task service name (default: all, model included)."),
          follow: bool = typer.Option(True, "--follow/--no-follow", "-f", help="Keep following while containers run.")) -> None:
     """Container output through docker compose (each task's also lands in <task>/logs/stdout.log)."""
-    from .. import control, runtime
-
-    from .. import engines
+    from .. import control, engines, runtime
 
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
-    still_running = any(j.state in ("RUNNING", "PENDING") for j in control.status(run).jobs)
+    still_running = any(not j.state.terminal for j in control.status(run).jobs)
     if engines.is_spread(run):
         raise typer.Exit(engines.logs(run, services, follow and still_running))
     raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))

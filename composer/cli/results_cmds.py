@@ -10,7 +10,7 @@ from typing import Iterable, List, Optional
 
 import typer
 
-from . import app
+from .app import app
 
 _IDS = typer.Argument(..., help="Invocation ids, job ids (<invocation>.<n>), unique prefixes or run folders.")
 
@@ -68,7 +68,7 @@ def print_results(runs: Iterable, console) -> None:
         for t in res.tasks:
             label = f".{t.index} {t.benchmark}"
             status = Text(t.status, style=style.get(t.status, "yellow"))
-            shown = headline_scores(t)
+            shown = headline_scores(t.scores)
             if not shown:
                 why = f"missing {', '.join(t.missing)}" if t.missing else "no scores"
                 scores.add_row(label, Text(why, style="red" if t.status == MISSING else "yellow"), "—", "", "")

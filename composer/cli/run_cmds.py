@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from . import app
+from .app import app
 
 _O = typer.Option(None, "-o", "--override", help="Hydra-style override: key=value, +key=value, ~key (repeatable).")
 _DRY = typer.Option(False, "--dry-run", help="Only write the run folder and print the project; start nothing.")
@@ -64,10 +64,10 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
 
             control.ensure_builtin_images(images, say)
             if builds:
-                control.ensure_harness_builds(builds, plan.build_base, say)
+                control.ensure_harness_builds(builds, prepared.build_base, say)
             engines.ensure_plan_images(plan, control.built_here, say)
         else:
-            control.ensure_images(images, say=say, builds=builds, base=plan.build_base)
+            control.ensure_images(images, say=say, builds=builds, base=prepared.build_base)
     prepared.write()
     if dry_run:
         _print_dry_run(prepared, json_out)
@@ -77,24 +77,8 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
     start_and_watch(prepared, detach=detach, json_out=json_out)
 
 
-def summary(prepared) -> dict:
-    plan = prepared.plan
-    return {
-        "invocation_id": plan.invocation_id,
-        "project": plan.project,
-        "run_dir": str(prepared.run_dir),
-        "compose_file": str(prepared.run_dir / "compose.yaml"),
-        "max_parallel": plan.max_parallel,
-        "model": None if plan.model is None else {"service": "model", "image": plan.model.image},
-        "tasks": [{"job_id": t.job_id, "service": t.service, "task": t.task, "endpoint_type": t.endpoint_type,
-                   "image": t.image} for t in plan.tasks],
-        "host_variables": {name: name not in {m for m, _ in prepared.missing} for name in plan.host_variables},
-        "notes": list(plan.notes),
-    }
-
-
 def _print_dry_run(prepared, json_out: bool) -> None:
-    info = summary(prepared)
+    info = prepared.summary()
     if json_out:
         typer.echo(json.dumps(info, indent=2))
         return

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
@@ -28,7 +30,7 @@ from ..errors import ConfigError
 from . import legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
-from .overrides import Override, apply_overrides, group_choices, parse_override
+from .overrides import apply_overrides, group_choices, parse_override
 
 GROUPS_DIR = Path(__file__).parent / "groups"
 IMPLICIT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -58,7 +60,7 @@ def locate(config: str | None, config_dir: str | None, config_name: str | None) 
     return path
 
 
-def load_config(path: Path, overrides: list[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(path: Path, overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> LoadedConfig:
     """Load, compose, override, resolve, modernize and validate one config file."""
     environ = {} if environ is None else environ
     parsed = [parse_override(o) for o in overrides]
@@ -144,40 +146,70 @@ def _group_option(config_dir: Path, group: str, option: Any, key: str) -> dict:
     raise ConfigError(f"{key}.{group}", f"unknown option '{option}'", hint=_suggest(option, known, "choose one of"))
 
 
+@dataclass
+class _Resolving:
+    """What the resolvers of one :func:`_resolve` call see: its environment, and the failures
+    they met (OmegaConf drops a resolver's exception: they are remembered here)."""
+
+    environ: Mapping[str, str]
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[_Resolving] = ContextVar("evalcompose_resolving")
+_UNSET = "\0unset"
+
+
+def _env_resolver(name: str, default: Any = _UNSET) -> Any:
+    """``${oc.env:NAME[,default]}`` against the environment given to :func:`load_config` (never a secret)."""
+    current = _CURRENT.get()
+    if looks_secret(name):
+        current.failures.append(("secret", name))
+        raise ValueError(name)
+    if name in current.environ:
+        return current.environ[name]
+    if default != _UNSET:
+        return default
+    current.failures.append(("unset", name))
+    raise ValueError(name)
+
+
+def _select_not_null(*args: Any, _root_: Any) -> Any:
+    """The launcher's resolver: the first argument that is a non-null key's value, or a literal."""
+    from omegaconf import OmegaConf
+
+    for arg in args:
+        value = OmegaConf.select(_root_, str(arg), default=None) if _looks_like_key(arg) else arg
+        if value is not None:
+            return value
+    return None
+
+
+@cache
+def _register_resolvers() -> None:
+    """Register our two resolvers with OmegaConf, once per process (they read :data:`_CURRENT`)."""
+    from omegaconf import OmegaConf
+
+    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver  # newer name first
+    register("oc.env", _env_resolver, replace=True)
+    register("select_not_null", _select_not_null, replace=True)
+
+
 def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
     """Resolve interpolations with OmegaConf; ``???`` left anywhere is an error naming its key."""
     from omegaconf import OmegaConf
     from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-    failures: list[tuple[str, str]] = []  # OmegaConf drops a resolver's exception: remember it here
-
-    def env(name: str, default: Any = "\0unset") -> Any:
-        if looks_secret(name):
-            failures.append(("secret", name))
-            raise ValueError(name)
-        if name in environ:
-            return environ[name]
-        if default != "\0unset":
-            return default
-        failures.append(("unset", name))
-        raise ValueError(name)
-
-    def select_not_null(*args: Any, _root_: Any) -> Any:
-        """The launcher's resolver: the first argument that is a non-null key's value, or a literal."""
-        for arg in args:
-            value = OmegaConf.select(_root_, str(arg), default=None) if _looks_like_key(arg) else arg
-            if value is not None:
-                return value
-        return None
-
-    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver
-    register("oc.env", env, replace=True)
-    register("select_not_null", select_not_null, replace=True)
+    _register_resolvers()
+    current = _Resolving(environ)
+    token = _CURRENT.set(current)
+    failures = current.failures
     try:
         node = OmegaConf.create(composed)
-        return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        resolved = OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        assert isinstance(resolved, dict)
+        return resolved
     except MissingMandatoryValue as exc:
-        raise _typo_error(composed, exc.full_key) or ConfigError(
+        raise _typo_error(composed, exc.full_key or "") or ConfigError(
             exc.full_key, "is mandatory (???) and has no value",
             hint=f"set it in the config or with -o {exc.full_key}=...") from None
     except OmegaConfBaseException as exc:
@@ -192,6 +224,8 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
         first = str(exc).splitlines()[0]
         raise ConfigError(key, f"cannot resolve interpolation: {first}",
                           hint="interpolations look like ${target.api_endpoint.model_id}") from None
+    finally:
+        _CURRENT.reset(token)
 
 
 def _looks_like_key(arg: Any) -> bool:

@@ -67,12 +67,11 @@ class Evaluation(_Strict):
 
 
 class Mounts(_Strict):
-    """``execution.mounts``: extra bind mounts, ``{host path: container path}``."""
+    """``execution.mounts``: extra bind mounts, ``{host path: container path[:ro]}``, into the model
+    server (``deployment``) and into every task container (``evaluation``)."""
 
     deployment: dict[str, str] = {}
     evaluation: dict[str, str] = {}
-    auxiliary: dict[str, Any] = {}
-    mount_home: bool = False
 
 
 HOST_SCHEMES = ("unix://", "tcp://", "ssh://")

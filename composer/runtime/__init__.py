@@ -19,13 +19,29 @@ Every call takes ``engine: Engine | None = None``. The names below are the publi
 
 from __future__ import annotations
 
-from .compose import (build_image_with_compose, build_services, containers, down, logs, remove, remove_role_volumes,
-                      stop)
-from .compose import up_no_start as compose_up_no_start
-from .docker import (MIN_COMPOSE, all_evalcompose_containers, build_image, missing_images, missing_images_if_engine,
-                     preflight, pull, remove_image)
-from .engine import DEFAULT_ENGINE, Engine, compose_argv, docker_argv
 from . import scheduler
+from .compose import (
+    build_image_with_compose,
+    build_services,
+    containers,
+    down,
+    logs,
+    remove,
+    remove_role_volumes,
+    stop,
+)
+from .compose import up_no_start as compose_up_no_start
+from .docker import (
+                     MIN_COMPOSE,
+                     all_evalcompose_containers,
+                     build_image,
+                     missing_images,
+                     missing_images_if_engine,
+                     preflight,
+                     pull,
+                     remove_image,
+)
+from .engine import DEFAULT_ENGINE, Engine, compose_argv, docker_argv
 from .scheduler import SchedulerState
 from .transfer import copy_in, copy_out, engine_answers, read_in_container, ship_image
 
