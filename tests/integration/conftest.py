@@ -176,6 +176,7 @@ class SecondEngine:
     def __init__(self, name: str):
         self.name = name
         self.unix_url = self.ssh_url = self.ssh_path = ""
+        self.images_at_start: list[str] | None = None  # what the fresh engine had (tests ship images later)
 
     def up(self) -> "SecondEngine":
         result = subprocess.run(["bash", str(SECOND_ENGINE_SCRIPT), "up", self.name], capture_output=True, text=True,
@@ -184,6 +185,8 @@ class SecondEngine:
             raise AssertionError(f"second engine did not start: {result.stderr.strip()[-2000:]}")
         values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
         self.unix_url, self.ssh_url, self.ssh_path = values["UNIX_URL"], values["SSH_URL"], values["SSH_PATH"]
+        if self.images_at_start is None:
+            self.images_at_start = self.docker("image", "ls", "-q").stdout.split()
         return self
 
     def crash(self) -> None:

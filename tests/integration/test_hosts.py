@@ -8,6 +8,7 @@ UNREACHABLE and ``resume`` finishes them on the engine that is left.
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -36,12 +37,19 @@ def _engines_of(status: dict) -> dict[str, str]:
 
 
 def test_run_over_two_engines_unix_form_results_here_and_down_cleans_both(ec, second_engine: SecondEngine):
+    # the stand-in demands the key the tasks get as a compose secret: a task that runs there had it
+    key = f"planted-{secrets.token_hex(8)}"
+    ec.env["EC_TEST_KEY"] = key
     cfg = ec.config(tasks=_tasks([3, 3, 3, 3]), parallelism=2, max_parallel=1,
-                    set={"execution.hosts": ["default", second_engine.unix_url]})
+                    set={"execution.hosts": ["default", second_engine.unix_url],
+                         "target.api_endpoint.api_key_name": "EC_TEST_KEY",
+                         "deployment.env_vars.STANDIN_API_KEY": "host:EC_TEST_KEY"})
     info = ec.up_detached(cfg)
     inv, project, run_dir = info["invocation_id"], info["project"], info["run_dir"]
     final = ec.wait_finished(inv, timeout=300)
     assert [j["state"] for j in final["jobs"]] == ["SUCCESS"] * 4, final["jobs"]
+    leaked = [p for p in run_dir.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert not leaked, f"the secret value is in {leaked}"
     engines = _engines_of(final)
     assert len(set(engines.values())) == 2, f"both engines get tasks: {engines}"
     for service in engines:
@@ -52,6 +60,7 @@ def test_run_over_two_engines_unix_form_results_here_and_down_cleans_both(ec, se
         "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout.split()).stdout)
         if c["Config"]["Labels"].get("evalcompose.role") == "task"]
     assert node_tasks and all(m["Type"] != "bind" for c in node_tasks for m in c["Mounts"])
+    assert all(key not in json.dumps(c["Config"]) for c in node_tasks), "a task's secret in docker inspect"
     assert all(str(run_dir) not in json.dumps(c["Mounts"]) for c in node_tasks)
     # the run folder keeps one compose file per engine, each runnable with plain docker compose
     assert len(list(run_dir.glob("compose.*.yaml"))) == 2

@@ -17,8 +17,9 @@ def test_second_engine_is_separate_and_answers_both_forms(second_engine: SecondE
     main_id = docker("info", "--format", "{{.ID}}").stdout.strip()
     node_id = second_engine.docker("info", "--format", "{{.ID}}").stdout.strip()
     assert node_id and node_id != main_id
-    # its own images (none of the main engine's)
-    assert second_engine.docker("image", "inspect", HARNESS_IMAGE, check=False).returncode != 0
+    # it started with no images at all (none of the main engine's, which has the harness)
+    assert second_engine.images_at_start == []
+    assert docker("image", "inspect", HARNESS_IMAGE, check=False).returncode == 0
     # ssh:// reaches the same engine (docker system dial-stdio on the far side)
     via_ssh = subprocess.run(["docker", "-H", second_engine.ssh_url, "info", "--format", "{{.ID}}"],
                              capture_output=True, text=True, timeout=60, env=second_engine.env({}))
