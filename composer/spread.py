@@ -198,7 +198,8 @@ def rerun_notes(specs: tuple[HostSpec, ...], placement: dict[str, list[str]], pr
         lines += [f"{cli} cp {project}-{s}-1:/results/. {s}/artifacts   # results back here" for s in services[:3]]
         if len(services) > 3:
             lines.append("# ... the same for its other tasks")
-        lines += [f"{cli} compose -f {spec.file} down -v         # containers, network and volumes", "```", ""]
+        lines += [f"{cli} compose -f {spec.file} down            # containers and network (-v: its volumes, the "
+                  "model cache too)", "```", ""]
     lines.append("Every engine needs the images (evalcompose ships them with docker save | docker load) "
                  "and, for a deployment, the GPUs of its model service.")
     return "\n".join(lines) + "\n"

@@ -47,9 +47,10 @@ def status(ids: Optional[List[str]] = typer.Argument(None, help="Invocation ids,
 
 def format_status(st) -> str:
     """A plain-text status table (no rich: status must answer fast)."""
-    rows = [("JOB", "TASK", "STATE", "EXIT", "PROGRESS", "CONTAINER")]
+    spread = any(j.engine for j in st.jobs)  # a run over several engines: say where each job is
+    rows = [("JOB", "TASK", "STATE", "EXIT", "PROGRESS", "CONTAINER", *(("ENGINE",) if spread else ()))]
     rows += [(j.job_id, j.task, j.state, "" if j.exit_code is None else str(j.exit_code), j.progress or "",
-              j.container or "") for j in st.jobs]
+              j.container or "", *((j.engine,) if spread else ())) for j in st.jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}", f"run folder {st.run_dir}"]
     if st.model:
