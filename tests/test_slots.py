@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from evalcompose_testlib import FIXED_CWD, FIXED_ID, FIXED_NOW, FIXED_USER, write_config
 
 from composer.catalog import load_catalog
 from composer.config.loader import load_config
@@ -14,7 +15,6 @@ from composer.render import render, resume_override
 from composer.runtime import SchedulerState
 from composer.status import PENDING, RUNNING, collect
 from composer.workspace import RunInfo, read_run
-from evalcompose_testlib import FIXED_CWD, FIXED_ID, FIXED_NOW, FIXED_USER, write_config
 
 
 def test_resume_override_gives_the_unfinished_tasks_a_new_line_in_config_order() -> None:
@@ -41,7 +41,7 @@ def _run(tmp_path: Path) -> RunInfo:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "compose.yaml").write_text(render(plan)["compose.yaml"], encoding="utf-8")
-    for task, words in zip(plan.tasks, ("started 1.0 slot 0", "waiting 1.0")):
+    for task, words in zip(plan.tasks, ("started 1.0 slot 0", "waiting 1.0"), strict=True):
         (run_dir / task.service / "logs").mkdir(parents=True)
         (run_dir / task.service / "logs" / "slot").write_text(words + "\n", encoding="utf-8")
     return read_run(run_dir)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from evalcompose_testlib import run_cli, write_config
 from hypothesis import given
 from hypothesis import strategies as st
+from test_secrets import DEPLOYED, HOSTED, leaks, setup_folder
+from test_secrets import values as values  # noqa: F401  (a fixture: imported so pytest finds it)
 
 from composer.spread import HostSpec, assign, engine_slug, host_specs
-from evalcompose_testlib import run_cli, write_config
-from test_secrets import DEPLOYED, HOSTED, leaks, setup_folder, values  # noqa: F401  (values is a fixture)
 
 NODE = "unix:///run/ec-node-1/docker.sock"
 QUICK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
@@ -127,7 +128,8 @@ def test_hosts_in_the_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("config_text", [HOSTED, DEPLOYED], ids=["hosted", "deployed"])
-def test_spread_run_folder_holds_no_secret(tmp_cwd: Path, evalcompose_home: Path, values, config_text) -> None:
+def test_spread_run_folder_holds_no_secret(tmp_cwd: Path, evalcompose_home: Path, values,  # noqa: F811
+                                          config_text) -> None:
     config, shell, env_args = setup_folder(tmp_cwd, values, config_text)
     code, out, err = run_cli(["up", config.name, "--dry-run", "--host", "default", "--host", NODE, *env_args],
                              env=shell)

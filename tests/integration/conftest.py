@@ -24,9 +24,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -178,7 +179,7 @@ class SecondEngine:
         self.unix_url = self.ssh_url = self.ssh_path = ""
         self.images_at_start: list[str] | None = None  # what the fresh engine had (tests ship images later)
 
-    def up(self) -> "SecondEngine":
+    def up(self) -> SecondEngine:
         result = subprocess.run(["bash", str(SECOND_ENGINE_SCRIPT), "up", self.name], capture_output=True, text=True,
                                 timeout=600)
         if result.returncode != 0:

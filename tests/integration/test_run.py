@@ -16,8 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (accuracy, compose, containers_by_service, docker, docker_time, max_overlap,
-                       project_containers, project_networks, wait_for)
+from .conftest import (
+    accuracy,
+    compose,
+    containers_by_service,
+    docker,
+    docker_time,
+    max_overlap,
+    project_containers,
+    project_networks,
+    wait_for,
+)
 
 pytestmark = pytest.mark.docker
 
