@@ -5,6 +5,14 @@ build from the other keys (``vllm serve <model> --tensor-parallel-size=...``), r
 image's entrypoint cleared. What differs per server (health path, GPU and IPC needs, where its
 cache lives, which token it reads) is in ``SERVERS``.
 
+Secrets reach the server exactly as they reach tasks: as Compose secrets (files in
+``/run/secrets``), never in ``model.env`` or ``docker inspect``. The service's entrypoint is
+``evalcompose-model.sh`` (mounted read-only), which exports the secrets named in
+``EVALCOMPOSE_SECRETS`` and then runs the server's command line with ``/bin/sh -c``, so every
+server's own entrypoint script still works. A ``lit:`` value under a secret-looking name is
+delivered the same way: from the environment of ``up`` (variable ``EVALCOMPOSE_LIT_<NAME>``),
+never written to a file.
+
 The service publishes no host port unless ``deployment.publish_port`` asks for one; tasks reach
 it as ``http://model:<port>`` on the project network and wait for its healthcheck, which gives
 the server ``execution.endpoint_readiness_timeout`` seconds to load before a failure counts.
@@ -12,15 +20,18 @@ the server ``execution.endpoint_readiness_timeout`` seconds to load before a fai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import EvalConfig
+from .config.docker_args import looks_secret
 from .config.envspec import parse_env_spec
 from .errors import ConfigError
 from .paths import host_path
 
 SERVICE = "model"
+ENTRYPOINT = "/evalcompose/model.sh"  # where evalcompose-model.sh is mounted
+LITERAL_PREFIX = "EVALCOMPOSE_LIT_"  # host variable that carries a lit: secret from the config at up time
 CACHE_VOLUME = "model-cache"  # named evalcompose-model-cache: shared by every invocation, kept by down
 
 
@@ -57,11 +68,22 @@ class ModelPlan:
     gpus: str | None  # "all", a count, or None
     ipc_host: bool
     shm_size: str | None
-    volumes: tuple[str, ...]
+    volumes: tuple[tuple[str, str, bool], ...]  # (host path or CACHE_VOLUME, container path, read-only)
     env: dict[str, str]  # literal values
-    secrets: dict[str, str]  # container variable -> host variable (required), passed as ${HOST} references
-    optional: tuple[str, ...]  # host variables passed through when set (HF_TOKEN, NGC_API_KEY)
+    secrets: dict[str, str]  # container variable -> host variable (required), delivered as compose secrets
+    optional: tuple[str, ...]  # host variables passed through when set at up time (HF_TOKEN, NGC_API_KEY)
     publish_port: int | None
+    literal_secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Host variable -> value, for ``lit:`` secrets: put into the environment of ``up``, never on disk."""
+
+    def with_available(self, environ: dict[str, str]) -> ModelPlan:
+        """The optional tokens that ``environ`` sets become secrets; the others are dropped.
+
+        An unset variable behind a compose secret makes ``docker compose up`` fail, so an
+        optional token (HF_TOKEN for a public model) is only wired in when it is there.
+        """
+        present = {name: name for name in self.optional if environ.get(name)}
+        return replace(self, secrets={**self.secrets, **present}, optional=())
 
     def url_for(self, endpoint_type: str) -> str:
         path = self.endpoints.get(endpoint_type) or self.endpoints["chat"]
@@ -82,16 +104,21 @@ def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPla
                               hint=f"set deployment.{key} in the config or with -o deployment.{key}=...")
     volumes = []
     if d.checkpoint_path:
-        volumes.append(f"{host_path(d.checkpoint_path, cwd, home)}:/checkpoint:ro")
+        volumes.append((host_path(d.checkpoint_path, cwd, home), "/checkpoint", True))
     if server.cache_target:
         source = host_path(d.cache_path, cwd, home) if d.cache_path else CACHE_VOLUME
-        volumes.append(f"{source}:{server.cache_target}")
-    volumes += [f"{host_path(src, cwd, home)}:{dst}" for src, dst in cfg.execution.mounts.deployment.items()]
-    env, secrets = {}, {}
+        volumes.append((source, server.cache_target, False))
+    volumes += [(host_path(src, cwd, home), dst, False) for src, dst in cfg.execution.mounts.deployment.items()]
+    env: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    literal: dict[str, str] = {}
     for name, spec in {**cfg.env_vars, **d.env_vars}.items():
         where = f"deployment.env_vars.{name}" if name in d.env_vars else f"env_vars.{name}"
         parsed = parse_env_spec(spec, where)
-        if parsed.host_variable is None:
+        if parsed.host_variable is None and looks_secret(name):
+            secrets[name] = f"{LITERAL_PREFIX}{name}"
+            literal[f"{LITERAL_PREFIX}{name}"] = parsed.value
+        elif parsed.host_variable is None:
             env[name] = parsed.value
         else:
             secrets[name] = parsed.host_variable
@@ -106,7 +133,8 @@ def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPla
                      health_path=d.endpoints.health, endpoints=endpoints,
                      readiness_timeout=cfg.execution.endpoint_readiness_timeout, health_interval=d.health_interval,
                      gpus=gpus, ipc_host=server.ipc_host and not d.shm_size, shm_size=d.shm_size,
-                     volumes=tuple(volumes), env=env, secrets=secrets, optional=optional, publish_port=d.publish_port)
+                     volumes=tuple(volumes), env=env, secrets=secrets, optional=optional, publish_port=d.publish_port,
+                     literal_secrets=literal)
 
 
 def _auto_gpus(d, server: Server) -> str | None:

@@ -8,6 +8,7 @@ anything else is a bug and keeps its traceback.
     +-- ConfigError             exit 2   bad user input: names the config key path, never its value
     |   +-- TaskNotFound        exit 2   unknown or ambiguous task name
     +-- PrerequisiteError       exit 3   docker client / daemon / compose plugin / image missing
+    |   +-- HostError           exit 3   the host refused: output folder not writable, disk full
     +-- RunNotFound             exit 3   no invocation or job matches an id
     +-- IncompatibleRun         exit 3   a run folder written in a format this version cannot read
     +-- RuntimeFailure          exit 1   docker or compose failed while running a project
@@ -52,6 +53,10 @@ class PrerequisiteError(EvalComposeError):
     """Something evalcompose needs on the host is missing: docker, its daemon, compose, an image."""
 
     exit_code = 3
+
+
+class HostError(PrerequisiteError):
+    """The machine refused what the config asked for: a folder not writable, a full disk."""
 
 
 class RunNotFound(EvalComposeError):

@@ -3,7 +3,7 @@
 evalcompose ships two images as *data* (Dockerfile + sources under
 ``compose-templates/images/<name>/``; in an installed wheel ``composer/_compose_templates``):
 
-- ``harness`` -> ``evalcompose/harness-builtin:0.1``: nemo-evaluator 0.2.8 plus the
+- ``harness`` -> ``evalcompose/harness-builtin:0.2``: nemo-evaluator 0.2.8 plus the
   ``evalcompose_bench`` framework (tasks ``arithmetic`` [chat], ``arithmetic_completions``
   [completions]): deterministic, offline benchmarks for smoke tests and demos.
 - ``standin`` -> ``evalcompose/model-standin:0.1``: an OpenAI-compatible model stand-in
@@ -61,7 +61,7 @@ class BuiltinImage:
 BUILTIN_IMAGES: dict[str, BuiltinImage] = {
     img.name: img
     for img in (
-        BuiltinImage("harness", "evalcompose/harness-builtin:0.1",
+        BuiltinImage("harness", "evalcompose/harness-builtin:0.2",
                      "nemo-evaluator 0.2.8 + built-in benchmarks (framework evalcompose_bench)",
                      ("nemo-evaluator==0.2.8", "setuptools>=70.1")),
         BuiltinImage("standin", "evalcompose/model-standin:0.1",

@@ -6,7 +6,8 @@
       config.yaml             the resolved config (names of secrets only)
       evalcompose-task.sh     entrypoint of every task container
       RERUN.md                how to rerun with plain docker compose
-      model.env               model server settings (when co-deployed; ${VAR} references)
+      model.env               model server settings (when co-deployed; no secret values)
+      evalcompose-model.sh    entrypoint of the model container (exports its compose secrets)
       .evalcompose/           evalcompose's own state: scheduler pid/log/exit code, kill markers
       <task>/run_config.yml   what nemo-evaluator run_eval reads
       <task>/task.env         non-secret settings of the task

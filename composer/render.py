@@ -3,7 +3,14 @@
 Returns ``{relative path: content}``; :mod:`composer.workspace` writes them. Output is stable
 (key order fixed, no clocks or ids beyond those in the plan) so golden tests can compare it.
 No file holds a secret value: secrets are compose ``secrets`` read from the environment at
-``up`` time, or ``${VAR}`` references in env files.
+``up`` time, for the tasks and the model server alike.
+
+Files mean what the config said. Compose interpolates ``$`` everywhere in compose.yaml (the
+``x-evalcompose`` block too), so :func:`compose_document` escapes every string it returns
+(``$`` -> ``$$``; :func:`unescape` is the inverse, for readers of the metadata); env files
+double-quote and escape their values; a mount whose path holds a ``:`` uses the long syntax,
+where it is just a character; no config value is ever pasted into a shell line (the model healthcheck
+passes its URL as an argument).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import yaml
 
 from . import __version__
 from .deploy import CACHE_VOLUME
+from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
+from .escaping import escape
 from .fragments import gpu_reservation, slot_environment, slots_volume
 from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
 from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, SLOTS_MOUNT, SLOTS_VOLUME
@@ -25,6 +34,11 @@ from .runmeta import FORMAT_VERSION, EngineMeta, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
+MODEL_ENTRYPOINT_FILE = "evalcompose-model.sh"
+REDACTED = "lit:<not written: delivered as a compose secret>"
+# The healthcheck's shell text is fixed; the URL comes as "$1" (never pasted into the line).
+HEALTH_PROBE = ('curl -fsS -o /dev/null "$1" || wget -q -O /dev/null "$1" || '
+                'python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$1"')
 
 
 def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
@@ -36,10 +50,10 @@ def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
     files = {COMPOSE_FILE: _header(plan) + _dump(compose_document(plan, build_base)),
              ENTRYPOINT_FILE: template_text("task-entrypoint.sh"),
              "config.yaml": "# The resolved config of this invocation (names of secrets only, never values).\n"
-                            + _dump(plan.config),
+                            + _dump(redact(plan.config)),
              "RERUN.md": _rerun_notes(plan)}
     for task in plan.tasks:
-        files[f"{task.service}/run_config.yml"] = _dump(task.run_config)
+        files[f"{task.service}/run_config.yml"] = _dump(redact(task.run_config))
         files[f"{task.service}/task.env"] = _env_file(task.env, f"Settings of task {task.task} (no secret values).")
         for hook, text in task.hooks.items():
             files[f"{task.service}/{hook}.sh"] = f"# {hook} of task {task.task}, from the config\n{text}\n"
@@ -48,11 +62,32 @@ def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
     if plan.hosts:
         files.update(_engine_files(plan, files))
     if plan.model:
-        refs = {k: f"${{{v}}}" for k, v in plan.model.secrets.items()}
-        refs.update({k: f"${{{k}:-}}" for k in plan.model.optional})
-        files[f"{MODEL_SERVICE}.env"] = _env_file(plan.model.env, "Model server settings; secrets are ${VAR} references.",
-                                                  refs)
+        env = {**plan.model.env, "EVALCOMPOSE_SECRETS": " ".join(sorted(plan.model.secrets))}
+        files[f"{MODEL_SERVICE}.env"] = _env_file(env, "Model server settings (no secret values: those are compose secrets).")
+        files[MODEL_ENTRYPOINT_FILE] = template_text("model-entrypoint.sh")
     return files
+
+
+def redact(data: Any) -> Any:
+    """``data`` with the value of every ``lit:`` secret (secret-looking name in an ``env_vars``) hidden.
+
+    Those values reach their container as compose secrets from the environment of ``up``;
+    the copies of the config we write (config.yaml, each run_config's metadata) keep the name only.
+    """
+    from .config.docker_args import looks_secret
+
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        if key == "env_vars" and isinstance(value, dict):
+            out[key] = {k: REDACTED if looks_secret(str(k)) and str(v).startswith("lit:") else redact(v)
+                        for k, v in value.items()}
+        else:
+            out[key] = redact(value)
+    return out
 
 
 def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, Any]:
@@ -62,7 +97,8 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
         doc["services"][task.service] = _task_service(plan, task, build_base)
-    secrets = sorted({h for t in plan.tasks for h in t.secrets.values()})
+    secrets = sorted({h for t in plan.tasks for h in t.secrets.values()}
+                     | set(plan.model.secrets.values() if plan.model else ()))
     if secrets:
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
@@ -70,11 +106,15 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
     volumes: dict[str, Any] = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if capped(plan):
         volumes[SLOTS_VOLUME] = slots_volume()
-    if plan.model and any(v.startswith(f"{CACHE_VOLUME}:") for v in plan.model.volumes):
+    if plan.model and any(source == CACHE_VOLUME for source, _, _ in plan.model.volumes):
         volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
     if volumes:
         doc["volumes"] = dict(sorted(volumes.items()))
-    return doc
+    out = escape(doc)
+    for service, svc in doc["services"].items():  # our own ${EVALCOMPOSE_BASE_IMAGE:-...}: meant for compose
+        if "build" in svc:
+            out["services"][escape(service)]["build"] = svc["build"]
+    return out
 
 
 def _engine_files(plan: Plan, files: dict[str, str]) -> dict[str, str]:
@@ -185,21 +225,24 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     if m.image.startswith(BUILTIN_PREFIX):
         svc["pull_policy"] = "never"
     svc["init"] = True
-    svc["entrypoint"] = ["/bin/sh", "-c"]  # the launcher's `--entrypoint ''` + command line
-    svc["command"] = [_escape(m.command)]
+    # The launcher's `--entrypoint ''` + command line, through the wrapper that exports the secrets.
+    svc["entrypoint"] = ["/bin/sh", MODEL_ENTRYPOINT]
+    svc["command"] = [m.command]
     svc["env_file"] = [f"{MODEL_SERVICE}.env"]
-    if m.volumes:
-        svc["volumes"] = list(m.volumes)
+    if m.secrets:
+        svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(m.secrets.items())]
+    svc["volumes"] = [_mount(MODEL_ENTRYPOINT_FILE, MODEL_ENTRYPOINT, True)]
+    svc["volumes"] += [_mount(source, target, read_only, volume=source == CACHE_VOLUME)
+                       for source, target, read_only in m.volumes]
     if m.ipc_host:
         svc["ipc"] = "host"
     if m.shm_size:
         svc["shm_size"] = m.shm_size
     if m.gpus:
         svc["deploy"] = gpu_reservation(m.gpus)
-    probe = (f"curl -fsS -o /dev/null {m.health_url} || wget -q -O /dev/null {m.health_url} || "
-             f"python3 -c \"import urllib.request; urllib.request.urlopen('{m.health_url}', timeout=5)\"")
-    svc["healthcheck"] = {"test": ["CMD-SHELL", probe], "interval": f"{m.health_interval}s", "timeout": "10s",
-                          "retries": 3, "start_period": f"{m.readiness_timeout}s"}
+    svc["healthcheck"] = {"test": ["CMD", "/bin/sh", "-c", HEALTH_PROBE, "healthcheck", m.health_url],
+                          "interval": f"{m.health_interval}s", "timeout": "10s", "retries": 3,
+                          "start_period": f"{m.readiness_timeout}s"}
     if m.publish_port:
         svc["ports"] = [f"127.0.0.1:{m.publish_port}:{m.port}"]
     if plan.external_network:
@@ -211,14 +254,17 @@ def _model_service(plan: Plan) -> dict[str, Any]:
 
 
 
-def _mount(source: str, target: str, read_only: bool, volume: bool = False) -> str:
+def _mount(source: str, target: str, read_only: bool, volume: bool = False) -> str | dict[str, Any]:
+    """A mount: ``SRC:DST[:ro]``, or compose's long syntax when a path holds a ``:`` (then just a character)."""
     src = source if volume or source.startswith(("/", "~")) else f"./{source}"
-    return f"{src}:{target}:ro" if read_only else f"{src}:{target}"
-
-
-def _escape(text: str) -> str:
-    """Compose interpolates ``$``: a literal dollar is written ``$$``."""
-    return text.replace("$", "$$")
+    if ":" not in src and ":" not in target:
+        return f"{src}:{target}:ro" if read_only else f"{src}:{target}"
+    out: dict[str, Any] = {"type": "volume" if volume else "bind", "source": src, "target": target}
+    if read_only:
+        out["read_only"] = True
+    if not volume:
+        out["bind"] = {"create_host_path": True}  # as the short syntax does
+    return out
 
 
 def _env_file(env: dict[str, str], comment: str, refs: dict[str, str] | None = None) -> str:

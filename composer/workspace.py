@@ -11,6 +11,7 @@ the containers exist.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import RunNotFound
+from .errors import ConfigError, HostError, RunNotFound
+from .escaping import unescape
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
 from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
 
@@ -33,8 +35,53 @@ def state_home() -> Path:
     return Path(os.environ.get("EVALCOMPOSE_HOME") or Path.home() / ".local" / "state" / "evalcompose")
 
 
+def check_output_dir(folder: Path) -> None:
+    """Before anything is built or written: ``folder`` (execution.output_dir) can hold a run folder.
+
+    A file in the way is the config's fault (:class:`ConfigError`, exit 2); a folder the user may
+    not write is the host's (:class:`HostError`, exit 3). Nothing is created here.
+    """
+    key = "execution.output_dir"
+    probe = Path(folder)
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == Path(folder) else f"is under a file ({probe})"
+        raise ConfigError(key, f"{folder} {where}", hint="give a folder path (it is created when missing)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise HostError(f"{key}: cannot write in {probe}", hint="choose a folder you can write, or fix its permissions")
+
+
 def write_run(plan: Plan, files: dict[str, str]) -> Path:
-    """Write the rendered files (and empty results/logs folders) to ``plan.run_dir`` atomically."""
+    """Write the rendered files (and empty results/logs folders) to ``plan.run_dir`` atomically.
+
+    Any OS failure (read-only file system, full disk, a file in the way) is one error, and the
+    hidden staging folder is removed: no half-written run folder is left.
+    """
+    check_output_dir(plan.run_dir.parent)
+    try:
+        final = _write_run(plan, files)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise HostError(f"execution.output_dir: cannot write the run folder in {plan.run_dir.parent}: {_reason(exc)}",
+                        hint="free some space, or choose another output_dir" if full
+                        else "choose an output_dir you can write") from None
+    try:
+        register(plan.invocation_id, final)
+    except OSError as exc:
+        shutil.rmtree(final, ignore_errors=True)
+        raise HostError(f"cannot write evalcompose's state folder {state_home()}: {_reason(exc)}",
+                        hint="set EVALCOMPOSE_HOME to a folder you can write") from None
+    return final
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _write_run(plan: Plan, files: dict[str, str]) -> Path:
     final = plan.run_dir
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
@@ -52,7 +99,6 @@ def write_run(plan: Plan, files: dict[str, str]) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    register(plan.invocation_id, final)
     return final
 
 
@@ -107,7 +153,7 @@ def read_run(run_dir: Path) -> RunInfo:
     path = Path(run_dir) / COMPOSE_FILE
     try:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-        meta = parse_run_meta(doc["x-evalcompose"], str(run_dir))
+        meta = parse_run_meta(unescape(doc["x-evalcompose"]), str(run_dir))  # compose.yaml writes a literal $ as $$
         return RunInfo(meta.invocation_id, Path(run_dir).resolve(), doc["name"], meta)
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         why = f" ({exc})" if isinstance(exc, ValueError) else ""

@@ -220,7 +220,7 @@ def test_group_choice_by_override(tmp_path: Path, group: str, image: str) -> Non
     assert loaded.config.deployment.type == group
     assert loaded.config.deployment.image == image
     plan = plan_of(loaded)
-    assert plan.model is not None and "/models/x:/checkpoint:ro" in plan.model.volumes
+    assert plan.model is not None and ("/models/x", "/checkpoint", True) in plan.model.volumes
 
 
 def test_user_config_dir_group_option_wins(tmp_path: Path) -> None:

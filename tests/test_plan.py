@@ -226,7 +226,7 @@ def test_checkpoint_is_mounted_read_only(tmp_path: Path) -> None:
     text = ("defaults: [{execution: local}, {deployment: vllm}, _self_]\n"
             "deployment:\n  checkpoint_path: /models/llama\n  served_model_name: llama\n") + config_text(tasks=FIVE[:1])
     plan = make_plan(tmp_path, text)
-    assert "/models/llama:/checkpoint:ro" in plan.model.volumes
+    assert ("/models/llama", "/checkpoint", True) in plan.model.volumes
     assert plan.model.gpus == "8"  # tensor * pipeline * data parallel sizes of the shipped vllm group
     assert plan.model.ipc_host
 

@@ -99,7 +99,7 @@ def test_task_level_build_only_builds_that_task(tmp_path: Path) -> None:
     assert services["mbpp-chat"]["build"]["args"]["HARNESS_REQUIREMENT"] == "nvidia-bigcode-eval==26.3"
     assert services["mbpp-chat"]["build"]["context"] == "./build/bigcode-evaluation-harness/wheelhouse"
     # the built-in harness is always built locally: build: true changes nothing for it
-    assert services["arithmetic"]["image"] == "evalcompose/harness-builtin:0.1" and "build" not in services["arithmetic"]
+    assert services["arithmetic"]["image"] == "evalcompose/harness-builtin:0.2" and "build" not in services["arithmetic"]
     assert sorted(f for f in files if f.startswith("build/")) == ["build/bigcode-evaluation-harness/Dockerfile"]
 
 

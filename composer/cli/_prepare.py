@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,9 +81,9 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
         raise ConfigError("--env-file", f"file not found: {path}")
     values: dict[str, str] = {}
     if path.is_file():
-        from dotenv import dotenv_values
+        from ..config.yamlio import read_env_file
 
-        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+        values = read_env_file(path)
         return {**values, **os.environ}, path
     return {**values, **os.environ}, None
 
@@ -107,6 +107,13 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         from ..control import pick_base_image
 
         build_base = pick_base_image(engine_required=False)
+    from ..workspace import check_output_dir
+
+    check_output_dir(plan.run_dir.parent)  # before any image is built or pulled
+    if plan.model:  # optional tokens only when set; lit: secrets travel in memory, to compose's environment
+        model = plan.model.with_available(environ)
+        plan = replace(plan, model=model)
+        environ.update(model.literal_secrets)
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,

@@ -23,7 +23,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
@@ -31,6 +30,8 @@ from . import legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
 from .overrides import apply_overrides, group_choices, parse_override
+from .validate import check_config
+from .yamlio import read_yaml_file
 
 GROUPS_DIR = Path(__file__).parent / "groups"
 IMPLICIT_DEFAULTS = [{"execution": "local"}, {"deployment": "none"}, "_self_"]
@@ -73,21 +74,13 @@ def load_config(path: Path, overrides: Sequence[str] = (), environ: Mapping[str,
         config = EvalConfig.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc) from None
+    check_config(config)  # values the types alone do not pin down (names, ranges, URLs, paths)
     return LoadedConfig(config=config, resolved=resolved, source=path, notes=notes)
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(None, f"{path} is not valid YAML{where}", hint="check indentation and quoting") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(None, f"{path} must hold a mapping at the top level")
-    return data
+    """One config file as a mapping, through the guarded reader (size, UTF-8, alias bombs, duplicate keys)."""
+    return read_yaml_file(path)
 
 
 def _compose(path: Path, choices: dict[str, str], seen: set[Path], primary: bool = False) -> dict:

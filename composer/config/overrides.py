@@ -58,8 +58,10 @@ def parse_override(text: str) -> Override:
 def _parse_value(raw: str) -> Any:
     if raw == "":
         return ""
+    from .yamlio import guarded_load
+
     try:
-        return yaml.safe_load(raw)
+        return guarded_load(raw, "an -o value")  # alias bombs and duplicate keys are errors here too
     except yaml.YAMLError:
         return raw
 

@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
 PYTHON = sys.executable
-HARNESS_IMAGE = "evalcompose/harness-builtin:0.1"
+HARNESS_IMAGE = "evalcompose/harness-builtin:0.2"
 STANDIN_IMAGE = "evalcompose/model-standin:0.1"
 LOG_MOUNT = "/standin-log"  # where the stand-in's request-log folder is mounted in the model container
 

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 TASKS = {"arithmetic": "chat", "arithmetic_completions": "completions"}
@@ -101,24 +102,32 @@ def post(url, body, headers, timeout, max_retries):
     return None, error
 
 
+def _decoded(kind):
+    """An argparse type: framework.yml passes every value URL-encoded (shell- and Jinja-safe)."""
+    def convert(text):
+        return kind(urllib.parse.unquote(text))
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="evalcompose-bench", description=__doc__.splitlines()[0])
-    p.add_argument("--task", required=True, choices=sorted(TASKS))
-    p.add_argument("--url", required=True, help="full endpoint URL (nemo-evaluator's adapter)")
-    p.add_argument("--model-id", required=True)
-    p.add_argument("--endpoint-type", default=None, choices=["chat", "completions"])
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--api-key-name", default=None, help="name of the env var holding the API key")
-    p.add_argument("--limit-samples", type=float, default=None, help=">=1: count, <1: fraction")
-    p.add_argument("--parallelism", type=int, default=4)
-    p.add_argument("--request-timeout", type=float, default=60)
-    p.add_argument("--max-retries", type=int, default=5)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--num-questions", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--max-failed-fraction", type=float, default=0.0)
+    p.add_argument("--task", required=True, type=_decoded(str), choices=sorted(TASKS))
+    p.add_argument("--url", required=True, type=_decoded(str), help="full endpoint URL (nemo-evaluator's adapter)")
+    p.add_argument("--model-id", required=True, type=_decoded(str))
+    p.add_argument("--endpoint-type", default=None, type=_decoded(str), choices=["chat", "completions"])
+    p.add_argument("--output-dir", required=True, type=_decoded(str))
+    p.add_argument("--api-key-name", default=None, type=_decoded(str), help="name of the env var holding the API key")
+    p.add_argument("--limit-samples", type=_decoded(float), default=None, help=">=1: count, <1: fraction")
+    p.add_argument("--parallelism", type=_decoded(int), default=4)
+    p.add_argument("--request-timeout", type=_decoded(float), default=60)
+    p.add_argument("--max-retries", type=_decoded(int), default=5)
+    p.add_argument("--temperature", type=_decoded(float), default=0.0)
+    p.add_argument("--top-p", type=_decoded(float), default=1.0)
+    p.add_argument("--max-new-tokens", type=_decoded(int), default=64)
+    p.add_argument("--num-questions", type=_decoded(int), default=100)
+    p.add_argument("--seed", type=_decoded(int), default=1234)
+    p.add_argument("--max-failed-fraction", type=_decoded(float), default=0.0)
     args = p.parse_args(argv)
     args.endpoint_type = args.endpoint_type or TASKS[args.task]
     return args
