@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from . import engines, runtime
+from . import autoexport, engines, runtime
 from .errors import RuntimeFailure
 from .images import (
     BUILTIN_IMAGES,
@@ -124,7 +124,8 @@ def _launch(run: RunInfo, services: list[str] | None, files: tuple[str, ...],
             env: Mapping[str, str] | None = None) -> None:
     tasks = services or [t.service for t in run.tasks]
     model = run.model.service if run.model else None
-    runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env)
+    runtime.scheduler.start(run.run_dir, run.project, services, files, wait_for=tasks, then_stop=model, env=env,
+                            after_each=autoexport.hook_argv(run.run_dir))
 
 
 def wait_created(run: RunInfo, timeout: float = 120) -> RunStatus | None:

@@ -124,9 +124,8 @@ def plan_model(cfg: EvalConfig, cwd: Path, home: Path | None = None) -> ModelPla
             secrets[name] = parsed.host_variable
     optional = tuple(name for name in server.token_vars if name not in secrets)
     gpus = {"auto": _auto_gpus(d, server), "none": None}.get(str(d.gpus), str(d.gpus))
-    endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat}
-    if d.endpoints.embedding:
-        endpoints["embedding"] = d.endpoints.embedding
+    endpoints = {"chat": d.endpoints.chat, "completions": d.endpoints.completions, "vlm": d.endpoints.chat,
+                 "embedding": d.endpoints.embedding or "/v1/embeddings"}  # OpenAI's path when the group names none
     assert d.image and d.command and d.served_model_name  # checked above
     return ModelPlan(kind=d.type, image=d.image, command=" ".join(d.command.split()) if "\n" not in d.command.strip()
                      else d.command, served_model_name=d.served_model_name, port=d.port,

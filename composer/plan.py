@@ -82,6 +82,8 @@ class Plan:
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
     hosts: tuple[HostSpec, ...] = ()  # execution.hosts / --host: the engines the tasks are spread over
+    # lit: values under secret names, by host variable: handed to compose's environment at up, never rendered
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def host_variables(self) -> list[str]:
@@ -102,6 +104,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
+    notes += extras.notes
+    if "env_file" in extras.service:  # --env-file paths are the user's, relative to where up runs
+        extras.service["env_file"] = [host_path(p, cwd) for p in extras.service["env_file"]]
     model = deploy.plan_model(cfg, cwd, home) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url
@@ -118,11 +123,15 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             notes.append(f"target.api_endpoint.url points at {host}: tasks use host networking to reach it")
     elif url:
         notes.append("target.api_endpoint.url is replaced by the co-deployed model service's URL")
+    if model and "/checkpoint" in model.command.split() and not cfg.deployment.checkpoint_path:
+        notes.append("deployment.command reads /checkpoint but deployment.checkpoint_path is not set: "
+                     "nothing is mounted there (the launcher reads it with .get(), so it is optional)")
     if model and extras.network == "host":
         raise ConfigError("execution.extra_docker_args", "--network host cannot reach a co-deployed model service",
                           hint="drop --network host: tasks reach the model on the project network")
     external = extras.network if extras.network not in (None, "host") else None
     slots = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
+    notes.append(f"execution.mode: {cfg.execution.mode}" + (f" (at most {slots} at once)" if slots and slots > 1 else ""))
     output_dir = Path(cfg.execution.output_dir)
     run_dir = (output_dir if output_dir.is_absolute() else cwd / output_dir) / f"{now:%Y%m%d_%H%M%S}-{invocation_id}"
 
@@ -131,7 +140,8 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     for i, task_cfg in enumerate(cfg.evaluation.tasks):
         key = f"evaluation.tasks[{i}]"
         wanted = task_cfg.endpoint_type or endpoint.type or (None if model else endpoint_type_of_url(url))
-        resolved = catalog.resolve(task_cfg.name, wanted, f"{key}.name", prefer="chat" if model else None)
+        resolved = catalog.resolve_for_run(task_cfg.name, wanted, f"{key}.name", container=task_cfg.container,
+                                           prefer="chat" if model else None)
         if resolved.note:
             notes.append(resolved.note)
         ctask = resolved.task
@@ -139,6 +149,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
         task_url = model.url_for(etype) if model else url
         service = _unique(_service_name(ctask.name), services)
         services.add(service)
+        for where, own in ((f"{key}.nemo_evaluator_config", task_cfg.nemo_evaluator_config),
+                           ("evaluation.nemo_evaluator_config", cfg.evaluation.nemo_evaluator_config)):
+            _check_nemo_evaluator_config(own, where)
         nec = deep_merge(cfg.evaluation.nemo_evaluator_config, task_cfg.nemo_evaluator_config)
         run_config = _run_config(nec, ctask.name, cfg, task_url, etype, model)
         run_config["metadata"] = _metadata(loaded.resolved)
@@ -166,7 +179,8 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=slots, notes=tuple(notes),
-                config=loaded.resolved, hosts=_hosts(cfg, hosts, network_mode))
+                config=loaded.resolved, secret_values=dict(loaded.secret_values),
+                hosts=_hosts(cfg, hosts, network_mode))
 
 
 def _hosts(cfg: EvalConfig, cli_hosts: list[str] | None, network_mode: str | None) -> tuple[HostSpec, ...]:
@@ -228,10 +242,6 @@ def _unique(name: str, taken: set[str]) -> str:
 def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, etype: str,
                 model: deploy.ModelPlan | None) -> dict[str, Any]:
     """The file ``nemo-evaluator run_eval --run_config`` reads (the launcher's config_ef.yaml)."""
-    unknown = sorted(set(nec) - {"config", "target"})
-    if unknown:
-        raise ConfigError(f"evaluation.nemo_evaluator_config.{unknown[0]}", "unknown key",
-                          hint="nemo_evaluator_config holds config: {params: ...} and target: {...}")
     endpoint = cfg.target.api_endpoint
     api: dict[str, Any] = {"model_id": model.served_model_name if model else endpoint.model_id,
                            "url": url, "type": etype, "api_key_name": endpoint.api_key_name}
@@ -242,6 +252,14 @@ def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, ety
     config = deep_merge(nec.get("config") or {}, {"type": task_name, "output_dir": RESULTS_DIR})
     target = deep_merge({"api_endpoint": api}, nec.get("target") or {})
     return {"config": config, "target": target}
+
+
+def _check_nemo_evaluator_config(nec: dict, where: str) -> None:
+    """Only ``config`` and ``target`` belong in a nemo_evaluator_config; the error names where the key is."""
+    unknown = sorted(set(nec) - {"config", "target"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}", "unknown key",
+                          hint="nemo_evaluator_config holds config: {params: ...} and target: {...}")
 
 
 def _metadata(resolved: dict[str, Any]) -> dict[str, Any]:

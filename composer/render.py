@@ -214,8 +214,27 @@ def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]
         svc["shm_size"] = plan.extras.shm_size
     if plan.extras.gpus:
         svc["deploy"] = gpu_reservation(plan.extras.gpus)
+    _docker_run_flags(svc, plan.extras.service)
     svc["restart"] = "no"
     return svc
+
+
+def _docker_run_flags(svc: dict[str, Any], flags: dict[str, Any]) -> None:
+    """The translated ``extra_docker_args`` (see :mod:`composer.config.docker_args`) on a task service.
+
+    Labels and env files add to ours (our labels win); ``--entrypoint X`` runs X with the task
+    entrypoint as its arguments, as ``docker run --entrypoint X image bash -c ...`` did.
+    """
+    for key, value in flags.items():
+        if key == "labels":
+            svc["labels"] = {**value, **svc["labels"]}
+        elif key == "env_file":
+            svc["env_file"] = [*svc["env_file"], *value]
+        elif key == "entrypoint":
+            svc["command"] = svc["entrypoint"]
+            svc["entrypoint"] = [value]
+        else:
+            svc[key] = value
 
 
 def _model_service(plan: Plan) -> dict[str, Any]:
@@ -306,11 +325,24 @@ def _build_note(plan: Plan) -> str:
 def _rerun_notes(plan: Plan) -> str:
     names = " ".join(plan.host_variables)
     export = f"export {names}   # values from your shell or an env file\n" if names else ""
+    literal = sorted(plan.secret_values)
+    if literal:
+        export += (f"# {' '.join(literal)}: the config gives these as lit: values; evalcompose hands them to compose\n"
+                   "# at up time and never writes them here: export them with the config's values\n")
     return (f"# Invocation {plan.invocation_id}\n\n"
             "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
             f"```sh\n{export}docker compose up            # rerun every task\n"
             f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
-            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
+            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n"
+            + _auto_export_note(plan))
+
+
+def _auto_export_note(plan: Plan) -> str:
+    destinations = ((plan.config.get("execution") or {}).get("auto_export") or {}).get("destinations") or []
+    if not destinations:
+        return ""
+    return (f"\nexecution.auto_export ({', '.join(destinations)}) runs when evalcompose starts the tasks; a plain\n"
+            f"`docker compose up` does not export. Afterwards: `evalcompose export {plan.invocation_id}`.\n")
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster on 100-task projects

@@ -114,6 +114,7 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         model = plan.model.with_available(environ)
         plan = replace(plan, model=model)
         environ.update(model.literal_secrets)
+    environ = {**environ, **plan.secret_values}  # lit: values under secret names reach compose in memory only
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,

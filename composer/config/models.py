@@ -15,7 +15,7 @@ EndpointType = Literal["chat", "completions", "embedding", "vlm"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_id is a field
 
 
 class ApiEndpoint(_Strict):
@@ -66,6 +66,30 @@ class Evaluation(_Strict):
     build: bool = Field(default=False, description="build every harness image from PyPI instead of pulling it")
 
 
+ExportDestination = Literal["local", "mlflow", "wandb", "gsheets"]
+
+
+class AutoExport(_Strict):
+    """``execution.auto_export``: export each task when it ends successfully."""
+
+    destinations: list[ExportDestination] = []
+    configs: dict[ExportDestination, dict[str, Any]] = Field(default={}, description="older form of export:")
+
+
+class Export(_Strict):
+    """The top-level ``export:`` section: one mapping per destination, the launcher's exporter settings.
+
+    Read by ``evalcompose export`` and by auto-export; keys inside a destination are the launcher's
+    (``tracking_uri``, ``experiment_name``, ``log_metrics``, ``entity``, ``project``, ``format``, ...).
+    """
+
+    local: dict[str, Any] | None = None
+    mlflow: dict[str, Any] | None = None
+    wandb: dict[str, Any] | None = None
+    gsheets: dict[str, Any] | None = None
+    env_vars: dict[str, str] = Field(default={}, description="the exporters' environment (host:NAME / lit:VALUE)")
+
+
 class Mounts(_Strict):
     """``execution.mounts``: extra bind mounts, ``{host path: container path[:ro]}``, into the model
     server (``deployment``) and into every task container (``evaluation``)."""
@@ -111,7 +135,7 @@ class Execution(_Strict):
     endpoint_readiness_timeout: int = Field(default=600, ge=1)
     user: str | None = Field(default=None, description='numeric "UID:GID" for task containers; default: yours')
     telemetry: bool = False
-    auto_export: dict[str, Any] | None = None
+    auto_export: AutoExport | None = None
     mounts: Mounts = Mounts()
     hosts: list[str | Host] | None = Field(default=None, min_length=1,
                                            description="Docker engines to spread the tasks over (contexts or URLs)")
@@ -178,6 +202,7 @@ class EvalConfig(_Strict):
     deployment: Deployment = Deployment()
     env_vars: dict[str, str] = Field(default={}, description="applied to every task and the model server")
     auxiliary_deployments: dict[str, Any] = {}
+    export: Export = Export()
 
     @field_validator("auxiliary_deployments")
     @classmethod

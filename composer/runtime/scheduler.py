@@ -49,12 +49,15 @@ def _folder(run_dir: Path, key: str = "") -> Path:
 
 def start(run_dir: Path, project: str, services: list[str] | None = None, files: tuple[str, ...] = (COMPOSE_FILE,),
           *, wait_for: list[str] | tuple[str, ...] = (), then_stop: str | None = None,
-          env: Mapping[str, str] | None = None, engine: Engine | None = None, key: str = "") -> int:
+          env: Mapping[str, str] | None = None, engine: Engine | None = None,
+          after_each: tuple[str, ...] | None = None, key: str = "") -> int:
     """Start ``docker compose up -d`` for the project in the background; returns its pid.
 
     ``env`` (e.g. the env file's secrets) is added to the environment of that process only, never
     written anywhere. With ``then_stop`` (the model service), the same background process then
     waits for the ``wait_for`` task services to exit and stops the model, so no GPU stays held.
+    With ``after_each`` (auto_export's hook), it runs ``after_each + [SERVICE]`` as each of the
+    ``wait_for`` services exits, and lives until those commands end.
     """
     state = state_dir(run_dir, key)
     for name in ("up.exit", "up.started"):
@@ -62,11 +65,18 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     base = compose_argv(run_dir, project, files, engine)
     script = 'log="$1"; out="$2"; shift 2; "$@" >>"$log" 2>&1; code=$?; echo $code >"$out"'
     argv = [*base, "up", "-d", "--quiet-pull", *(services or [])]
+    compose = " ".join(shlex.quote(a) for a in base)
+    if after_each:  # auto_export: one waiter per task, started once compose has created them all
+        hook = " ".join(shlex.quote(a) for a in after_each)
+        waiters = " ".join(f'( {compose} wait {shlex.quote(s)} >/dev/null 2>&1; {hook} {shlex.quote(s)} >>"$log" 2>&1 ) &'
+                           for s in wait_for)
+        script += f"; if [ $code = 0 ]; then {waiters} fi"
     if then_stop:
         waiting = " ".join(shlex.quote(s) for s in wait_for)
-        compose = " ".join(shlex.quote(a) for a in base)
         script += (f'; if [ $code = 0 ]; then {compose} wait {waiting} >>"$log" 2>&1; fi'
                    f'; {compose} stop {shlex.quote(then_stop)} >>"$log" 2>&1')
+    if after_each:
+        script += "; wait"
     proc = spawn(["/bin/sh", "-c", script, "evalcompose-up", str(state / "up.log"), str(state / "up.exit"), *argv],
                  cwd=run_dir, env=env, detached=True)
     (state / "up.pid").write_text(str(proc.pid), encoding="utf-8")
