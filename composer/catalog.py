@@ -54,6 +54,7 @@ class CatalogTask:
     endpoint_types: tuple[str, ...]
     description: str = ""
     pypi_package: str | None = None
+    default_parallelism: int | None = None  # config.params.parallelism the harness uses when none is set
 
     @property
     def qualified(self) -> str:
@@ -153,7 +154,8 @@ def load_catalog() -> Catalog:
     harnesses = data["harnesses"]
     tasks = [CatalogTask(name=t["name"], harness=t["harness"], image=harnesses[t["harness"]]["image"],
                          endpoint_types=tuple(t["endpoint_types"]), description=t.get("description") or "",
-                         pypi_package=harnesses[t["harness"]].get("pypi_package"))
+                         pypi_package=harnesses[t["harness"]].get("pypi_package"),
+                         default_parallelism=(t.get("defaults") or {}).get("parallelism"))
              for t in data["tasks"]]
     tasks += [CatalogTask(name, BUILTIN_HARNESS, HARNESS_IMAGE, (kind,),
                           f"Built-in: generated arithmetic questions on the {kind} endpoint (no downloads).")

@@ -137,6 +137,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
 
     services: set[str] = {"model"} if model else set()
     tasks: list[TaskPlan] = []
+    resolved_tasks = []
     for i, task_cfg in enumerate(cfg.evaluation.tasks):
         key = f"evaluation.tasks[{i}]"
         wanted = task_cfg.endpoint_type or endpoint.type or (None if model else endpoint_type_of_url(url))
@@ -145,6 +146,7 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
         if resolved.note:
             notes.append(resolved.note)
         ctask = resolved.task
+        resolved_tasks.append(ctask)
         etype = check_endpoint(ctask, wanted, f"{key}.name")
         task_url = model.url_for(etype) if model else url
         service = _unique(_service_name(ctask.name), services)
@@ -176,6 +178,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
                               mounts=tuple(mounts), hooks=hooks, build=spec is not None,
                               build_spec=spec))
+    if model:  # a llama-server gets one slot per request the tasks can send at once
+        model = deploy.with_slots(model, cfg, deploy.peak_concurrency(
+            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks, strict=True)], slots))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=slots, notes=tuple(notes),
@@ -225,6 +230,15 @@ def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | No
                           f"build its image from{inherited}",
                           hint=f"set {key}.build: false to pull {ctask.image}, or a container: you have")
     return harness_build(ctask.harness, ctask.pypi_package, ctask.image)
+
+
+def _parallelism(run_config: dict[str, Any], ctask) -> int:
+    """The requests a task sends at once: its config.params.parallelism, else its harness's default."""
+    value = (run_config.get("config", {}).get("params") or {}).get("parallelism")
+    try:
+        return int(value if value is not None else ctask.default_parallelism or 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _service_name(task_name: str) -> str:

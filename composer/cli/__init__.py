@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ..errors import EvalComposeError
-from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
+from . import ls_cmd, manage_cmds, models_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
 from .app import app, ls_app  # noqa: F401  (re-exported)
 
 

@@ -125,7 +125,7 @@ def down(refs: List[str] = typer.Argument(..., help="Invocation ids or prefixes.
         typer.echo(f"removed {run.project} (results stay in {run.run_dir})")
 
 
-images_app = typer.Typer(help="Built-in images (harness with the built-in benchmark, model stand-in).", no_args_is_help=True)
+images_app = typer.Typer(help="Built-in images (harness with the built-in benchmark, model stand-in, llama-server).", no_args_is_help=True)
 app.add_typer(images_app, name="images")
 
 

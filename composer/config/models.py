@@ -171,7 +171,7 @@ class Deployment(_Strict):
     (the groups build it from the other keys), run with the image's entrypoint cleared.
     """
 
-    type: Literal["none", "vllm", "sglang", "nim", "trtllm", "generic"] = "none"
+    type: Literal["none", "vllm", "sglang", "nim", "trtllm", "generic", "llamacpp"] = "none"
     image: str | None = None
     command: str | None = None
     base_command: str | None = None
@@ -191,6 +191,11 @@ class Deployment(_Strict):
     shm_size: str | None = None
     publish_port: int | None = Field(default=None, description="host port to publish the server on; none by default")
     health_interval: int = Field(default=5, ge=1)
+    # llamacpp (llama.cpp's llama-server): see composer/config/groups/deployment/llamacpp.yaml
+    parallel: int | Literal["auto"] = Field(default="auto", description="server slots; auto: what the tasks send at once")
+    slot_context: int = Field(default=4096, ge=16, description="context tokens of ONE slot (one request)")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads; none: the server's default")
+    gpu_layers: int | None = Field(default=None, ge=0, description="layers offloaded to the GPU (-ngl)")
 
 
 class EvalConfig(_Strict):
