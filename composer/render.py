@@ -59,12 +59,12 @@ def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
             files[f"{task.service}/{hook}.sh"] = f"# {hook} of task {task.task}, from the config\n{text}\n"
         if task.build_spec:
             files[f"{task.build_spec.folder}/Dockerfile"] = pypi_dockerfile()
-    if plan.hosts:
-        files.update(_engine_files(plan, files))
     if plan.model:
         env = {**plan.model.env, "EVALCOMPOSE_SECRETS": " ".join(sorted(plan.model.secrets))}
         files[f"{MODEL_SERVICE}.env"] = _env_file(env, "Model server settings (no secret values: those are compose secrets).")
         files[MODEL_ENTRYPOINT_FILE] = template_text("model-entrypoint.sh")
+    if plan.hosts:  # last: each engine's file carries the run folder's input files as configs
+        files.update(_engine_files(plan, files))
     return files
 
 

@@ -116,6 +116,17 @@ def engine_document(full: dict[str, Any], read: Callable[[str], str], spec: Host
         if spec.gpus:
             svc["deploy"] = gpu_reservation(spec.gpus)
         svc["labels"] = {**svc["labels"], "evalcompose.engine": spec.name}
+        kept = []
+        for entry in svc.get("volumes", []):  # the model's input files of the run folder: configs too
+            source, target, *_ = entry.split(":")
+            if source.startswith("./"):
+                key = _config_name(source[2:])
+                configs[key] = {"content": _escape(read(source[2:]))}
+                svc.setdefault("configs", []).append({"source": key, "target": target})
+            else:
+                kept.append(entry)
+        if "volumes" in svc:
+            svc["volumes"] = kept
         doc["services"][model] = svc
     task_volumes: list[str] = []
     for position, name in enumerate(services):

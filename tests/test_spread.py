@@ -79,6 +79,8 @@ def test_each_engine_gets_a_complete_project_without_the_run_folder(tmp_path: Pa
         placed[engine["name"]] = tasks
         assert doc["name"] == info["project"]
         assert "model" in doc["services"], "each engine runs its own model service"
+        assert not [v for v in doc["services"]["model"].get("volumes", []) if v.startswith("./")], \
+            "the model's run-folder files go as configs too"
         for name in tasks:
             svc = doc["services"][name]
             assert not [v for v in svc["volumes"] if v.startswith(("./", "/"))], "no bind mount of this machine"
