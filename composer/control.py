@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import autoexport, runtime
+from . import autoexport, engines, runtime
 from .errors import EvalComposeError, RunFolderUnreadable, RunNotFound, RuntimeFailure
 from .images import (
     BUILTIN_IMAGES,
@@ -72,7 +72,7 @@ def pick_base_image(engine_required: bool = True) -> str:
     return next((c for c in candidates if c not in absent), base_image())
 
 
-def _built_here(image: str) -> bool:
+def built_here(image: str) -> bool:
     """An evalcompose image (built-in, or a harness built from PyPI): never pulled."""
     return is_pypi_harness_tag(image) or image in {img.tag for img in BUILTIN_IMAGES.values()}
 
@@ -104,7 +104,7 @@ def ensure_run_builds(run: RunInfo, say: Callable[[str], None] = lambda _: None,
 
 def ensure_pulled(images: list[str], say: Callable[[str], None] = lambda _: None) -> None:
     """Pull the (non built-in) images the engine lacks, so a missing image is one clear error up front."""
-    for image in runtime.missing_images([i for i in images if not _built_here(i)]):
+    for image in runtime.missing_images([i for i in images if not built_here(i)]):
         say(f"pulling {image}")
         runtime.pull(image)
 
@@ -123,7 +123,11 @@ def start(run: RunInfo, env: Mapping[str, str] | None = None) -> None:
     """Launch the background scheduler for a written run whose images are present.
 
     ``env`` (the env file's values: secrets) reaches compose through that process's environment only.
+    A run spread over several engines starts one scheduler per engine.
     """
+    if engines.is_spread(run):
+        engines.start(run, env)
+        return
     _launch(run, None, (COMPOSE_FILE,), env)
 
 
@@ -145,6 +149,8 @@ def wait_started(run: RunInfo, timeout: float = 120) -> RunStatus | None:
     only once the scheduler ended, or once a second as a fallback. Returns the last status read
     from Docker (None if none was).
     """
+    if engines.is_spread(run):
+        return engines.wait_created(run, timeout)
     first = {f"{run.project}-{run.model.service}-1"} if run.model else \
         {f"{run.project}-{t.service}-1" for t in run.tasks}
     deadline = time.monotonic() + timeout
@@ -182,6 +188,8 @@ def status(run: RunInfo) -> RunStatus:
     and the network held forever: once no task runs any more, this stops the model and releases
     the network, as the scheduler would have (:func:`reconcile`).
     """
+    if engines.is_spread(run):
+        return engines.status(run)
     # The scheduler first: once it is seen ended, the containers read after it show everything it
     # started. Read the other way round, a container still "created" in the snapshot, started a
     # moment later by a scheduler that then ended, would read FAILED ("never started").
@@ -210,6 +218,9 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
     A whole invocation: the scheduler first (nothing more starts), then the tasks, the model last.
     """
     _require_folder(run, "kill")
+    if engines.is_spread(run):
+        engines.kill(run, service, timeout)
+        return
     mark_killed(run, service)
     if service:
         runtime.stop(run.run_dir, run.project, [service], timeout)
@@ -223,11 +234,13 @@ def kill(run: RunInfo, service: str | None = None, timeout: int = 10) -> None:
 def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     """Start the unfinished tasks again (never a SUCCESS), over the same artifacts; returns their services.
 
-    An override file re-chains the lanes among the unfinished tasks only, so ``up`` of those
-    services does not pull finished ones back in; the model (if any) is started first again.
+    An override file puts the unfinished tasks in a new line for the slots (``max_parallel``), in
+    config order among themselves; the model (if any) is started first again.
     ``env`` (the env file's values) reaches compose as in :func:`start`.
     """
     _require_folder(run, "resume")
+    if engines.is_spread(run):
+        return engines.resume(run, built_here, env)
     # The old scheduler goes first, and is waited for: still waiting for the other tasks, it would
     # otherwise stop the model under the resumed ones when those end.
     runtime.scheduler.stop(run.run_dir, wait=True)
@@ -236,10 +249,12 @@ def resume(run: RunInfo, env: Mapping[str, str] | None = None) -> list[str]:
     if not todo:
         return []
     clear_kill_markers(run, todo)
-    lanes = run.meta.max_parallel
+    slots = run.meta.max_parallel
+    capped = slots is not None and slots < len(run.tasks)
     from .render import resume_override  # here, not at the top: status must not import the renderer (0.4 s budget)
 
-    write_file(run.run_dir / RESUME_FILE, resume_override(todo, lanes, run.model.service if run.model else None))
+    generation = f"resume-{time.time_ns()}"
+    write_file(run.run_dir / RESUME_FILE, resume_override(todo, slots if capped else None, generation))
     ensure_run_builds(run, env=env)
     ensure_images(run_images(run))
     # Their old exited containers would read KILLED/FAILED until compose starts them again (after
@@ -316,6 +331,12 @@ def down(run: RunInfo, volumes: bool = False) -> DownReport:
     report = DownReport()
     if run.orphaned:
         runtime.down_project(run.project)
+        return report
+    if engines.is_spread(run):
+        silent = engines.down(run)
+        if silent:
+            raise RuntimeFailure(f"engine(s) {', '.join(silent)} did not answer: their containers stay",
+                                 hint=f"run evalcompose down {run.invocation_id} again when they answer")
         return report
     runtime.scheduler.stop(run.run_dir, wait=True)
     runtime.down(run.run_dir, run.project)

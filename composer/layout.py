@@ -2,6 +2,7 @@
 
     <output_dir>/<YYYYmmdd_HHMMSS>-<invocation_id>/
       compose.yaml            the project (x-evalcompose: metadata, format version)
+      compose.<engine>.yaml   with execution.hosts: one engine's project (composer.spread)
       config.yaml             the resolved config (names of secrets only)
       evalcompose-task.sh     entrypoint of every task container
       RERUN.md                how to rerun with plain docker compose
@@ -23,3 +24,6 @@ LOGS = "logs"
 KILLED_MARKER = "killed"
 INTERRUPTED_MARKER = ".nemo_evaluator_interrupted"
 MODEL_CACHE_VOLUME = "evalcompose-model-cache"  # the model servers' cache volume, shared by every run
+SLOT_STATE = "slot"  # <task>/logs/slot: "waiting <t>" / "started <t> slot K", written by the entrypoint
+SLOTS_VOLUME = "slots"  # the project's tmpfs volume of slot locks (max_parallel)
+SLOTS_MOUNT = "/evalcompose/slots"

@@ -3,9 +3,11 @@
 No Docker, no files, no clock: the invocation id, the time and the user are arguments, so the
 same inputs always give the same plan (and the same rendered files, see :mod:`composer.render`).
 
-Order is expressed as dependency lanes: with ``max_parallel: N`` (``mode: sequential`` is N=1)
-task i waits for task i-N to finish, whatever its result (``service_completed_successfully``
-with ``required: false``), so plain ``docker compose up`` keeps the same concurrency cap.
+Order and the concurrency cap live in the compose project itself: with ``max_parallel: N``
+(``mode: sequential`` is N=1) every task container starts at once and its entrypoint takes one of
+N slots (a lock on a volume the tasks share) before the harness runs, in config order (the task's
+``index`` is its ticket). A slot frees the moment any task ends, so the cap is work-conserving, and
+plain ``docker compose up`` keeps it (see compose-templates/task-entrypoint.sh).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from .config import EvalConfig, LoadedConfig
 from .config.docker_args import DockerExtras, looks_secret, parse_docker_args
 from .config.envspec import parse_env_spec
 from .config.legacy import deep_merge
+from .config.models import check_host
 from .errors import ConfigError
 from .images import BUILTIN_HARNESS, HarnessBuild, harness_build
 from .paths import host_path
+from .spread import HostSpec, host_specs
 
 RESULTS_DIR = "/results"
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -55,7 +59,6 @@ class TaskPlan:
     env: dict[str, str]  # literal, non-secret values
     secrets: dict[str, str]  # container variable -> host variable, delivered as compose secrets
     mounts: tuple[Mount, ...]
-    after: str | None  # the task service this one waits for (its lane predecessor)
     build: bool = False  # the image is built from PyPI (build_spec), not pulled
     hooks: dict[str, str] = field(default_factory=dict)  # pre_cmd / post_cmd shell text
     build_spec: HarnessBuild | None = None
@@ -75,9 +78,10 @@ class Plan:
     network_mode: str | None  # "host" or None (the project network)
     external_network: str | None
     extras: DockerExtras
-    max_parallel: int | None
+    max_parallel: int | None  # slots (tasks at once); None: no cap
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    hosts: tuple[HostSpec, ...] = ()  # execution.hosts / --host: the engines the tasks are spread over
     # lit: values under secret names, by host variable: handed to compose's environment at up, never rendered
     secret_values: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -91,10 +95,11 @@ class Plan:
 
 
 def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, now: datetime,
-               user: str, cwd: Path, home: Path | None = None) -> Plan:
+               user: str, cwd: Path, home: Path | None = None, hosts: list[str] | None = None) -> Plan:
     """The plan for ``loaded``; raises :class:`ConfigError` for what only shows up here.
 
-    ``cwd`` and ``home`` are what relative and ``~`` paths in the config mean (home None: ``$HOME``).
+    ``cwd`` and ``home`` are what relative and ``~`` paths in the config mean (home None: ``$HOME``);
+    ``hosts`` (``--host``) replaces ``execution.hosts``.
     """
     cfg = loaded.config
     notes = list(loaded.notes)
@@ -125,8 +130,8 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
         raise ConfigError("execution.extra_docker_args", "--network host cannot reach a co-deployed model service",
                           hint="drop --network host: tasks reach the model on the project network")
     external = extras.network if extras.network not in (None, "host") else None
-    lanes = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
-    notes.append(f"execution.mode: {cfg.execution.mode}" + (f" (at most {lanes} at once)" if lanes and lanes > 1 else ""))
+    slots = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
+    notes.append(f"execution.mode: {cfg.execution.mode}" + (f" (at most {slots} at once)" if slots and slots > 1 else ""))
     output_dir = Path(cfg.execution.output_dir)
     run_dir = (output_dir if output_dir.is_absolute() else cwd / output_dir) / f"{now:%Y%m%d_%H%M%S}-{invocation_id}"
 
@@ -166,21 +171,45 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             env["NEMO_EVALUATOR_DATASET_DIR"] = task_cfg.dataset_mount_path
         mounts += [_volume_mount(v, cwd, home) for v in extras.volumes]
         mounts += [_bind_mount(src, dst, cwd, home) for src, dst in cfg.execution.mounts.evaluation.items()]
-        after = tasks[i - lanes].service if lanes and i >= lanes else None
         spec = _build_spec(cfg, task_cfg, ctask, key)
         tasks.append(TaskPlan(index=i, job_id=f"{invocation_id}.{i}", service=service, task=ctask.qualified,
                               name=ctask.name, harness=ctask.harness,
                               image=spec.tag if spec else task_cfg.container or ctask.image,
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
-                              mounts=tuple(mounts), after=after, hooks=hooks, build=spec is not None,
+                              mounts=tuple(mounts), hooks=hooks, build=spec is not None,
                               build_spec=spec))
     if model:  # a llama-server gets one slot per request the tasks can send at once
         model = deploy.with_slots(model, cfg, deploy.peak_concurrency(
-            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks, strict=True)], lanes))
+            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks, strict=True)], slots))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
-                external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),
-                config=loaded.resolved, secret_values=dict(loaded.secret_values))
+                external_network=external, extras=extras, max_parallel=slots, notes=tuple(notes),
+                config=loaded.resolved, secret_values=dict(loaded.secret_values),
+                hosts=_hosts(cfg, hosts, network_mode))
+
+
+def _hosts(cfg: EvalConfig, cli_hosts: list[str] | None, network_mode: str | None) -> tuple[HostSpec, ...]:
+    """The engines of a spread run (none: the default engine, with bind mounts, as always)."""
+    entries = list(cli_hosts) if cli_hosts else list(cfg.execution.hosts or [])
+    if not entries:
+        return ()
+    key = "--host" if cli_hosts else "execution.hosts"
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        text = entry if isinstance(entry, str) else entry.host
+        try:
+            check_host(text)
+        except ValueError as exc:
+            raise ConfigError(key, f"entry {i}: {exc}", hint="a docker context name, unix://..., tcp://host:2376 "
+                                                             "or ssh://user@host") from None
+        if text in seen:
+            raise ConfigError(key, f"entry {i} names an engine already listed", hint="list each engine once")
+        seen.add(text)
+    if network_mode == "host":
+        raise ConfigError(key, "tasks on host networking (a localhost target URL or --network host) cannot be "
+                          "spread over engines: localhost is another machine on each",
+                          hint="point target.api_endpoint.url at an address every engine reaches")
+    return host_specs(entries)
 
 
 def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | None:

@@ -26,10 +26,11 @@ from .deploy import CACHE_VOLUME
 from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
 from .escaping import escape
+from .fragments import gpu_reservation, slot_environment, slots_volume
 from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
-from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME, SLOTS_MOUNT, SLOTS_VOLUME
 from .plan import Plan, TaskPlan
-from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
+from .runmeta import FORMAT_VERSION, EngineMeta, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
 
 BUILTIN_PREFIX = "evalcompose/"
@@ -62,6 +63,8 @@ def render(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, str]:
         env = {**plan.model.env, "EVALCOMPOSE_SECRETS": " ".join(sorted(plan.model.secrets))}
         files[f"{MODEL_SERVICE}.env"] = _env_file(env, "Model server settings (no secret values: those are compose secrets).")
         files[MODEL_ENTRYPOINT_FILE] = template_text("model-entrypoint.sh")
+    if plan.hosts:  # last: each engine's file carries the run folder's input files as configs
+        files.update(_engine_files(plan, files))
     return files
 
 
@@ -89,7 +92,7 @@ def redact(data: Any) -> Any:
 
 def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[str, Any]:
     """The compose.yaml content as a dict, in the order it is written."""
-    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": run_meta(plan).model_dump(mode="json"), "services": {}}
+    doc: dict[str, Any] = {"name": plan.project, "x-evalcompose": _meta_block(plan), "services": {}}
     if plan.model:
         doc["services"][MODEL_SERVICE] = _model_service(plan)
     for task in plan.tasks:
@@ -100,7 +103,9 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
         doc["secrets"] = {name: {"environment": name} for name in secrets}
     if plan.external_network:
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
-    volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
+    volumes: dict[str, Any] = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
+    if capped(plan):
+        volumes[SLOTS_VOLUME] = slots_volume()
     if plan.model and any(source == CACHE_VOLUME for source, _, _ in plan.model.volumes):
         volumes[CACHE_VOLUME] = {"name": MODEL_CACHE_VOLUME}
     if volumes:
@@ -110,6 +115,45 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
         if "build" in svc:
             out["services"][escape(service)]["build"] = svc["build"]
     return out
+
+
+def _engine_files(plan: Plan, files: dict[str, str]) -> dict[str, str]:
+    """``compose.<engine>.yaml`` per engine of a spread run, and RERUN.md's section about them."""
+    from .spread import assign, rerun_notes
+
+    full = compose_document(plan)
+    placement = assign([t.service for t in plan.tasks], plan.hosts, plan.max_parallel)
+    out = {spec.file: engine_file(full, files.__getitem__, spec, placement[spec.name], plan.max_parallel, plan.user,
+                                  plan.invocation_id, "run") for spec in plan.hosts}
+    out["RERUN.md"] = files["RERUN.md"] + rerun_notes(plan.hosts, placement, plan.project)
+    return out
+
+
+def engine_file(full: dict[str, Any], read, spec, services: list[str], max_parallel: int | None, user: str,
+                invocation_id: str, generation: str) -> str:
+    """The text of one engine's compose file (resume re-places tasks with it)."""
+    from .spread import engine_document
+
+    doc = engine_document(full, read, spec, services, max_parallel, user, generation)
+    return (f"# Engine {spec.name} ({spec.engine}) of invocation {invocation_id}: "
+            f"{spec.docker_cli()} compose -f {spec.file} up\n") + _dump(doc)
+
+
+def capped(plan: Plan) -> bool:
+    """Whether the tasks take slots: ``max_parallel`` below the number of tasks."""
+    return plan.max_parallel is not None and plan.max_parallel < len(plan.tasks)
+
+
+
+
+
+
+def _meta_block(plan: Plan) -> dict[str, Any]:
+    """:func:`run_meta` as plain data; one engine: no ``engines`` key (the file reads as before)."""
+    data = run_meta(plan).model_dump(mode="json")
+    if not data["engines"]:
+        del data["engines"]
+    return data
 
 
 def run_meta(plan: Plan) -> RunMeta:
@@ -128,6 +172,8 @@ def run_meta(plan: Plan) -> RunMeta:
                         image=t.image, endpoint_type=t.endpoint_type,
                         model_id=t.run_config["target"]["api_endpoint"].get("model_id")) for t in plan.tasks],
         notes=list(plan.notes),
+        engines=[EngineMeta(name=h.name, engine=h.engine, file=h.file, max_parallel=h.max_parallel)
+                 for h in plan.hosts],
     )
     return meta
 
@@ -151,12 +197,13 @@ def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]
     if task.secrets:
         svc["secrets"] = [{"source": host, "target": name} for name, host in sorted(task.secrets.items())]
     svc["volumes"] = [_mount(m.source, m.target, m.read_only, m.volume) for m in task.mounts]
+    if capped(plan):
+        svc["environment"] = slot_environment(task.index, plan.max_parallel or 1)
+        svc["volumes"].append(f"{SLOTS_VOLUME}:{SLOTS_MOUNT}")
     svc["labels"] = _labels(plan, "task", task)
     depends: dict[str, Any] = {}
     if plan.model:
         depends[MODEL_SERVICE] = {"condition": "service_healthy"}
-    if task.after:
-        depends[task.after] = {"condition": "service_completed_successfully", "required": False}
     if depends:
         svc["depends_on"] = depends
     if plan.network_mode:
@@ -166,7 +213,7 @@ def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]
     if plan.extras.shm_size:
         svc["shm_size"] = plan.extras.shm_size
     if plan.extras.gpus:
-        svc["deploy"] = _gpu_reservation(plan.extras.gpus)
+        svc["deploy"] = gpu_reservation(plan.extras.gpus)
     _docker_run_flags(svc, plan.extras.service)
     svc["restart"] = "no"
     return svc
@@ -211,7 +258,7 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     if m.shm_size:
         svc["shm_size"] = m.shm_size
     if m.gpus:
-        svc["deploy"] = _gpu_reservation(m.gpus)
+        svc["deploy"] = gpu_reservation(m.gpus)
     svc["healthcheck"] = {"test": ["CMD", "/bin/sh", "-c", HEALTH_PROBE, "healthcheck", m.health_url],
                           "interval": f"{m.health_interval}s", "timeout": "10s", "retries": 3,
                           "start_period": f"{m.readiness_timeout}s"}
@@ -224,13 +271,6 @@ def _model_service(plan: Plan) -> dict[str, Any]:
     return svc
 
 
-def _gpu_reservation(gpus: str) -> dict[str, Any]:
-    device: dict[str, Any] = {"driver": "nvidia", "capabilities": ["gpu"]}
-    if gpus.startswith("device="):
-        device["device_ids"] = gpus.removeprefix("device=").strip("\"'").split(",")
-    else:
-        device["count"] = "all" if gpus == "all" else int(gpus)
-    return {"resources": {"reservations": {"devices": [device]}}}
 
 
 def _mount(source: str, target: str, read_only: bool, volume: bool = False) -> str | dict[str, Any]:
@@ -313,24 +353,20 @@ def _dump(data: Any) -> str:
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, width=120, allow_unicode=True)
 
 
-def resume_override(services: list[str], lanes: int | None, model: str | None) -> str:
-    """``compose.resume.yaml``: re-chain the lanes among the unfinished ``services`` only.
+def resume_override(services: list[str], slots: int | None, generation: str) -> str:
+    """``compose.resume.yaml``: a new line for the unfinished ``services`` only.
 
-    Used as ``-f compose.yaml -f compose.resume.yaml up -d <services>``; ``!override`` replaces
-    each service's ``depends_on`` so finished tasks are not started again.
+    Used as ``-f compose.yaml -f compose.resume.yaml up -d <services>``: each gets its place among
+    them (config order) in line ``generation``, so it does not wait for tickets of finished tasks;
+    the slots stay the project's, so tasks still running from before count against the cap.
     """
-    lines = ["# Written by evalcompose resume: the unfinished tasks, re-chained among themselves.", "services:"]
+    lines = ["# Written by evalcompose resume: the unfinished tasks, in a new line for the slots.", "services:"]
     for i, service in enumerate(services):
-        deps: dict[str, dict[str, Any]] = {}
-        if model:
-            deps[model] = {"condition": "service_healthy"}
-        if lanes and i >= lanes:
-            deps[services[i - lanes]] = {"condition": "service_completed_successfully", "required": False}
         lines.append(f"  {service}:")
-        if deps:
-            lines.append("    depends_on: !override")
-            for dep, spec in deps.items():
-                lines.append(f"      {dep}: {json.dumps(spec)}")
+        if slots:
+            lines.append("    environment:")
+            for key, value in slot_environment(i, slots, generation).items():
+                lines.append(f"      {key}: {json.dumps(value)}")
         else:
-            lines.append("    depends_on: !reset {}")
+            lines.append("    environment: {}")
     return "\n".join(lines) + "\n"

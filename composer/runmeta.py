@@ -47,6 +47,15 @@ class ModelMeta(_Meta):
     served_model_name: str | None = None
 
 
+class EngineMeta(_Meta):
+    """One engine of a run spread over several (``execution.hosts``): its compose file here."""
+
+    name: str
+    engine: str  # "default", a docker context name or an engine URL
+    file: str  # compose.<name>.yaml: its services are listed in its x-evalcompose-engine block
+    max_parallel: int | None = None
+
+
 class RunMeta(_Meta):
     """What a run folder says about itself."""
 
@@ -59,6 +68,7 @@ class RunMeta(_Meta):
     model: ModelMeta | None = None
     tasks: list[TaskMeta] = []
     notes: list[str] = []
+    engines: list[EngineMeta] = []  # empty: one engine, the default, compose.yaml itself
 
 
 def parse_run_meta(data: Any, where: str) -> RunMeta:

@@ -26,6 +26,7 @@ class JobState(_Vocabulary):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     KILLED = "KILLED"
+    UNREACHABLE = "UNREACHABLE"  # its engine (of a run spread over several) does not answer; resume can move it
 
     @property
     def terminal(self) -> bool:

@@ -5,6 +5,7 @@ folder, so the answer stays true after evalcompose dies, after a ``docker kill``
 after a daemon restart. The rules, per task container:
 
     none yet / created       PENDING   (FAILED if the scheduler has ended: it will never start)
+    running, waiting for a slot (max_parallel: <task>/logs/slot says "waiting")   PENDING
     running                  RUNNING
     exited 0 + results.yml   SUCCESS
     killed by evalcompose, interrupted marker, or 137/143 (killed from outside)   KILLED
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, STATE_DIR
+from .layout import ARTIFACTS, INTERRUPTED_MARKER, KILLED_MARKER, LOGS, SLOT_STATE, STATE_DIR
 from .states import JobState, SchedulerPhase
 from .workspace import RunInfo
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 PENDING, RUNNING, SUCCESS, FAILED, KILLED = (JobState.PENDING, JobState.RUNNING, JobState.SUCCESS, JobState.FAILED,
                                              JobState.KILLED)
+UNREACHABLE = JobState.UNREACHABLE  # its engine (of a run spread over several) does not answer
 TERMINAL = {SUCCESS, FAILED, KILLED}
 _KILL_CODES = {137, 143}
 
@@ -44,6 +46,7 @@ class JobStatus:
     container: str | None
     run_dir: str
     detail: str = ""
+    engine: str = ""  # the engine's name in a run spread over several (execution.hosts)
 
 
 @dataclass
@@ -82,15 +85,19 @@ class RunStatus:
         return asdict(self)
 
 
-def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunStatus:
-    """The status of every job of ``run`` from the project's container rows."""
+def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState,
+            slot_states: dict[str, str] | None = None) -> RunStatus:
+    """The status of every job of ``run`` from the project's container rows.
+
+    ``slot_states``: what the entrypoints of running containers wrote in ``logs/slot``, when that
+    folder is not on this machine (an engine without a shared filesystem)."""
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = SchedulerPhase.RUNNING if running else (SchedulerPhase.FAILED if code else SchedulerPhase.DONE)
     if not scheduler.launched and not rows:
         sched = SchedulerPhase.NEVER_STARTED
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
-    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error) for task in run.tasks]
+    jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error, slot_states) for task in run.tasks]
     model = None
     if run.model:
         row = by_service.get(run.model.service)
@@ -100,7 +107,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
                      scheduler.alive)
 
 
-def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
+def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str,
+         slot_states: dict[str, str] | None = None) -> JobStatus:
     task_dir = run.task_dir(task)
     artifacts = task_dir / ARTIFACTS
     has_results = (artifacts / "results.yml").is_file()
@@ -111,6 +119,9 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
     detail = ""
     if state_in_docker in ("running", "restarting", "paused"):
         state = RUNNING
+        if (slot_states.get(task.service, "").startswith("waiting") if slot_states is not None
+                else waiting_for_slot(task_dir)):
+            state, detail = PENDING, "waiting for a slot (max_parallel)"
     elif state_in_docker in ("exited", "dead"):
         if code == 0 and has_results:
             state = SUCCESS
@@ -147,6 +158,12 @@ def _failure(task_dir: Path, code: int | None) -> str:
     log = task_dir / LOGS / "stdout.log"
     found = diagnose_task(task_dir)
     return f"exit code {code}: {found}; see {log}" if found else f"exit code {code}: see {log}"
+def waiting_for_slot(task_dir: Path) -> bool:
+    """The entrypoint's own word: its container runs but the harness has not started."""
+    try:
+        return (task_dir / LOGS / SLOT_STATE).read_text(encoding="utf-8").startswith("waiting")
+    except OSError:
+        return False
 
 
 def _logged(task_dir: Path) -> bool:

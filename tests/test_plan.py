@@ -1,4 +1,4 @@
-"""The plan of one invocation: order (lanes), networking, model service, env and run configs.
+"""The plan of one invocation: order (slots), networking, model service, env and run configs.
 Pure code: fixed id, clock, user and cwd in, the same plan out."""
 
 from __future__ import annotations
@@ -37,22 +37,28 @@ def make_plan(tmp_path: Path, text: str, overrides=(), **kw):
 # --------------------------------------------------------------------------- order
 
 
-def test_max_parallel_two_makes_two_lanes(tmp_path: Path) -> None:
+def _slot_env(doc: dict) -> list[dict | None]:
+    return [svc.get("environment") for name, svc in doc["services"].items() if name != "model"]
+
+
+def test_max_parallel_two_gives_tickets_in_config_order_and_no_task_chain(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, config_text(execution="  mode: parallel\n  max_parallel: 2\n"))
-    services = [t.service for t in plan.tasks]
-    assert [t.after for t in plan.tasks] == [None, None, services[0], services[1], services[2]]
-    assert plan.max_parallel == 2
     doc = compose_document(plan)
-    dep = doc["services"][services[2]]["depends_on"][services[0]]
-    assert dep == {"condition": "service_completed_successfully", "required": False}
+    envs = _slot_env(doc)
+    assert [e["EVALCOMPOSE_TICKET"] for e in envs] == ["0", "1", "2", "3", "4"]
+    assert {e["EVALCOMPOSE_SLOTS"] for e in envs} == {"2"}
+    assert {e["EVALCOMPOSE_GENERATION"] for e in envs} == {"run"}
+    # every task starts at once: nothing waits for another task (only for the model, if any)
+    assert all("depends_on" not in svc for svc in doc["services"].values())
+    assert all("slots:/evalcompose/slots" in svc["volumes"] for svc in doc["services"].values())
+    assert doc["volumes"]["slots"]["driver_opts"]["type"] == "tmpfs"
     assert doc["x-evalcompose"]["max_parallel"] == 2
 
 
-def test_sequential_is_one_lane(tmp_path: Path) -> None:
+def test_sequential_is_one_slot(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, config_text(execution="  mode: sequential\n"))
-    services = [t.service for t in plan.tasks]
-    assert [t.after for t in plan.tasks] == [None, *services[:-1]]
     assert plan.max_parallel == 1
+    assert {e["EVALCOMPOSE_SLOTS"] for e in _slot_env(compose_document(plan))} == {"1"}
 
 
 def test_sequential_wins_over_max_parallel(tmp_path: Path) -> None:
@@ -60,22 +66,27 @@ def test_sequential_wins_over_max_parallel(tmp_path: Path) -> None:
     assert plan.max_parallel == 1
 
 
-def test_parallel_without_cap_has_no_order(tmp_path: Path) -> None:
+def test_parallel_without_cap_has_no_slots(tmp_path: Path) -> None:
     plan = make_plan(tmp_path, config_text(execution="  mode: parallel\n"))
-    assert [t.after for t in plan.tasks] == [None] * 5
+    doc = compose_document(plan)
     assert plan.max_parallel is None
-    assert all("depends_on" not in svc for svc in compose_document(plan)["services"].values())
+    assert _slot_env(doc) == [None] * 5
+    assert "volumes" not in doc
+    assert all("depends_on" not in svc for svc in doc["services"].values())
 
 
-def test_more_lanes_than_tasks(tmp_path: Path) -> None:
-    plan = make_plan(tmp_path, config_text(execution="  mode: parallel\n  max_parallel: 10\n"))
-    assert [t.after for t in plan.tasks] == [None] * 5
+def test_more_slots_than_tasks_is_no_cap(tmp_path: Path) -> None:
+    doc = compose_document(make_plan(tmp_path, config_text(execution="  mode: parallel\n  max_parallel: 5\n")))
+    assert _slot_env(doc) == [None] * 5 and "volumes" not in doc
 
 
-def test_lanes_never_form_a_cycle(tmp_path: Path) -> None:
-    plan = make_plan(tmp_path, config_text(execution="  mode: parallel\n  max_parallel: 2\n"))
-    index = {t.service: t.index for t in plan.tasks}
-    assert all(index[t.after] < t.index for t in plan.tasks if t.after)
+def test_the_model_gate_stays_with_slots(tmp_path: Path) -> None:
+    text = "defaults:\n  - execution: local\n  - deployment: generic\n  - _self_\n" + config_text(
+        execution="  mode: parallel\n  max_parallel: 2\n") + (
+        "deployment:\n  image: my/server:1\n  command: serve\n  served_model_name: m\n  port: 8000\n")
+    doc = compose_document(make_plan(tmp_path, text))
+    tasks = [svc for name, svc in doc["services"].items() if name != "model"]
+    assert all(svc["depends_on"] == {"model": {"condition": "service_healthy"}} for svc in tasks)
 
 
 # --------------------------------------------------------------------------- identity and names

@@ -89,7 +89,7 @@ def load_environ(env_file: str | None) -> tuple[dict[str, str], Path | None]:
 
 
 def prepare(config: str | None, config_dir: str | None, config_name: str | None, overrides: list[str],
-            env_file: str | None) -> Prepared:
+            env_file: str | None, hosts: list[str] | None = None) -> Prepared:
     """Load, plan and render, in memory; :meth:`Prepared.write` puts it on disk."""
     from ..catalog import load_catalog
     from ..config import load_config, locate
@@ -101,7 +101,7 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
     loaded = load_config(locate(config, config_dir, config_name), overrides, environ)
     uid, gid = (os.getuid(), os.getgid()) if hasattr(os, "getuid") else (0, 0)
     plan = build_plan(loaded, load_catalog(), invocation_id=secrets.token_hex(8), now=datetime.now(),
-                      user=f"{uid}:{gid}", cwd=Path.cwd(), home=Path.home())
+                      user=f"{uid}:{gid}", cwd=Path.cwd(), home=Path.home(), hosts=hosts)
     build_base = DEFAULT_BASE_IMAGE
     if any(t.build_spec for t in plan.tasks):  # BASE_IMAGE default: what this engine has, if one answers
         from ..control import pick_base_image

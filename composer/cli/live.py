@@ -14,7 +14,7 @@ POLL_SECONDS = 1.0
 def monitoring_hints(run) -> list[str]:
     return [f"evalcompose watch {run.invocation_id}        # live view",
             f"evalcompose status {run.invocation_id}",
-            f"docker compose -p {run.project} logs -f",
+            f"evalcompose logs {run.invocation_id}" if run.meta.engines else f"docker compose -p {run.project} logs -f",
             f"evalcompose kill {run.invocation_id}         # stop (results stay)",
             f"evalcompose results {run.invocation_id}"]
 

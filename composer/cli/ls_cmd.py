@@ -37,38 +37,54 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
     run folder is gone or unreadable (evalcompose down ID removes them)."""
     from .. import runtime
     from ..errors import IncompatibleRun, RunNotFound
+    from ..runmeta import RunMeta
     from ..workspace import read_run, registered_runs, row_labels
 
+    registered = registered_runs()
+    metas: dict[str, RunMeta | None] = {}
+    notes: dict[str, str] = {}
+    for inv, path in registered.items():
+        try:
+            metas[inv] = read_run(path).meta
+        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
+            metas[inv], notes[inv] = None, exc.message
+        except RunNotFound:
+            metas[inv] = None
+    # every engine some run uses (a run spread over several counts the containers of each)
+    engines = {"default": runtime.DEFAULT_ENGINE}
+    for meta in metas.values():
+        engines.update({e.engine: runtime.Engine.parse(e.engine) for e in (meta.engines if meta else [])})
     counts: dict[str, dict[str, int]] = {}
     working_dirs: dict[str, str] = {}
-    try:
-        rows = runtime.all_evalcompose_containers()
-    except Exception:  # an engine that is down still lets us list folders
-        rows = []
-    for row in rows:
-        labels = row_labels(row)
-        inv = labels.get("evalcompose.invocation")
-        if inv:
-            state = row.get("State", "?")
-            counts.setdefault(inv, {}).setdefault(state, 0)
-            counts[inv][state] += 1
-            working_dirs.setdefault(inv, labels.get("com.docker.compose.project.working_dir", ""))
-    runs: list[dict[str, Any]] = []
-    registered = registered_runs()
-    for inv in set(registered) | set(counts):
-        path = registered.get(inv)
-        note = None
+    silent: set[str] = set()
+    for text, engine in engines.items():
         try:
-            meta = read_run(path).meta if path else None
-        except IncompatibleRun as exc:  # a folder of another evalcompose version: listed, not read
-            meta, note = None, exc.message
-        except RunNotFound:
-            meta = None
+            rows = runtime.all_evalcompose_containers(engine)
+        except Exception:  # an engine that is down still lets us list folders
+            rows = []
+            silent.add(text)
+        for row in rows:
+            labels = row_labels(row)
+            owner = labels.get("evalcompose.invocation")
+            if owner and labels.get("evalcompose.role") != "prepare":
+                state = str(row.get("State", "?"))
+                counts.setdefault(owner, {}).setdefault(state, 0)
+                counts[owner][state] += 1
+                working_dirs.setdefault(owner, labels.get("com.docker.compose.project.working_dir", ""))
+    runs: list[dict[str, Any]] = []
+    for inv in set(registered) | set(counts):
+        folder = registered.get(inv)
+        meta, note = metas.get(inv), notes.get(inv)
         if meta is None and note is None and inv not in counts:
             continue  # a folder deleted after its run was taken down: nothing left to show
         row = {"invocation_id": inv, "created": meta.created if meta else None,
-               "run_dir": str(path or working_dirs.get(inv, "")), "tasks": len(meta.tasks) if meta else None,
+               "run_dir": str(folder or working_dirs.get(inv, "")), "tasks": len(meta.tasks) if meta else None,
                "containers": counts.get(inv, {}), "orphaned": meta is None and note is None}
+        if meta and meta.engines:
+            row["engines"] = [e.engine for e in meta.engines]
+            dead = [e.engine for e in meta.engines if e.engine in silent]
+            if dead:
+                note = f"engine(s) not answering: {', '.join(dead)}"
         if note:
             row["note"] = note
         runs.append(row)
@@ -78,9 +94,11 @@ def ls_runs(json_out: bool = typer.Option(False, "--json", help="JSON list.")) -
         return
     for r in runs:
         states = ", ".join(f"{n} {s}" for s, n in sorted(r["containers"].items())) or "no containers"
-        if r.get("note"):
+        if r.get("note") and r["tasks"] is None:
             typer.echo(f"{r['invocation_id']}  ?  [{states}]  {r['run_dir']}  ({r['note']})")
         elif r["orphaned"]:
             typer.echo(f"{r['invocation_id']}  ORPHANED (run folder missing or unreadable)  [{states}]  {r['run_dir']}")
         else:
+            if r.get("engines"):
+                states += f"; {len(r['engines'])} engines" + (f" ({r['note']})" if r.get("note") else "")
             typer.echo(f"{r['invocation_id']}  {r['created']}  {r['tasks']} tasks  [{states}]  {r['run_dir']}")

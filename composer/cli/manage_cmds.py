@@ -59,9 +59,10 @@ def status(ids: Optional[List[str]] = typer.Argument(None, help="Invocation ids,
 
 def format_status(st) -> str:
     """A plain-text status table (no rich: status must answer fast)."""
-    rows = [("JOB", "TASK", "STATE", "EXIT", "PROGRESS", "CONTAINER")]
+    spread = any(j.engine for j in st.jobs)  # a run over several engines: say where each job is
+    rows = [("JOB", "TASK", "STATE", "EXIT", "PROGRESS", "CONTAINER", *(("ENGINE",) if spread else ()))]
     rows += [(j.job_id, j.task, j.state, "" if j.exit_code is None else str(j.exit_code), j.progress or "",
-              j.container or "") for j in st.jobs]
+              j.container or "", *((j.engine,) if spread else ())) for j in st.jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}",
              f"run folder {st.run_dir}" + ("  (missing or unreadable: jobs from the containers' labels)" if st.orphaned else "")]
@@ -90,11 +91,13 @@ def logs(ref: str = typer.Argument(..., help="Invocation id, job id or prefix.")
          task: Optional[str] = typer.Argument(None, help="Task service name (default: all, model included)."),
          follow: bool = typer.Option(True, "--follow/--no-follow", "-f", help="Keep following while containers run.")) -> None:
     """Container output through docker compose (each task's also lands in <task>/logs/stdout.log)."""
-    from .. import control, runtime
+    from .. import control, engines, runtime
 
     run, service = _runs([ref])[0]
     services = [s for s in (task or service,) if s]
     still_running = any(not j.state.terminal for j in control.status(run).jobs)
+    if engines.is_spread(run):
+        raise typer.Exit(engines.logs(run, services, follow and still_running))
     raise typer.Exit(runtime.logs(run.run_dir, run.project, services, follow and still_running))
 
 

@@ -14,6 +14,8 @@ _DRY = typer.Option(False, "--dry-run", help="Only write the run folder and prin
 _JSON = typer.Option(False, "--json", help="Print one JSON object (for scripts).")
 _DETACH = typer.Option(False, "-d", "--detach", help="Return once the tasks are started.")
 _ENV = typer.Option(None, "--env-file", help="Env file with secret values (default: ./.env when present).")
+_HOST = typer.Option(None, "--host", help="Docker engine to spread the tasks over: a context name or "
+                     "unix://, tcp://, ssh://user@host (repeatable; replaces execution.hosts).")
 
 
 @app.command()
@@ -22,10 +24,10 @@ def up(
     config_dir: Optional[str] = typer.Option(None, "--config-dir", help="Folder of configs (with --config-name)."),
     config_name: Optional[str] = typer.Option(None, "--config-name", help="Config name in --config-dir."),
     override: Optional[List[str]] = _O, dry_run: bool = _DRY, json_out: bool = _JSON, detach: bool = _DETACH,
-    env_file: Optional[str] = _ENV,
+    env_file: Optional[str] = _ENV, host: Optional[List[str]] = _HOST,
 ) -> None:
     """Write the compose project for CONFIG and run it (attached: live view; -d: detached)."""
-    _up(config, config_dir, config_name, override or [], dry_run, json_out, detach, env_file)
+    _up(config, config_dir, config_name, override or [], dry_run, json_out, detach, env_file, host)
 
 
 @app.command()
@@ -33,20 +35,20 @@ def run(
     config_dir: str = typer.Option(..., "--config-dir", help="Folder of configs."),
     config_name: str = typer.Option(..., "--config-name", help="Config name (file name without .yaml)."),
     override: Optional[List[str]] = _O, dry_run: bool = _DRY, json_out: bool = _JSON, detach: bool = _DETACH,
-    env_file: Optional[str] = _ENV,
+    env_file: Optional[str] = _ENV, host: Optional[List[str]] = _HOST,
 ) -> None:
     """Same as up, spelled as nemo-evaluator-launcher's run."""
-    _up(None, config_dir, config_name, override or [], dry_run, json_out, detach, env_file)
+    _up(None, config_dir, config_name, override or [], dry_run, json_out, detach, env_file, host)
 
 
-def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, env_file) -> None:
+def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, env_file, hosts=None) -> None:
     from ._prepare import prepare, require_host_files, require_variables
 
     if not dry_run:
         from .. import runtime
 
         runtime.preflight()
-    prepared = prepare(config, config_dir, config_name, overrides, env_file)
+    prepared = prepare(config, config_dir, config_name, overrides, env_file, hosts)
     say = lambda m: typer.echo(m, err=True)  # noqa: E731
     if not dry_run:
         require_variables(prepared)
@@ -56,9 +58,17 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
         from .. import control
 
         plan = prepared.plan
-        control.ensure_images([t.image for t in plan.tasks] + ([plan.model.image] if plan.model else []), say=say,
-                              builds=[(b, prepared.wheelhouses[b.folder]) for b in prepared.builds],
-                              base=prepared.build_base)
+        images = [t.image for t in plan.tasks] + ([plan.model.image] if plan.model else [])
+        builds = [(b, prepared.wheelhouses[b.folder]) for b in prepared.builds]
+        if plan.hosts:  # evalcompose's images are made here and shipped; others pulled on each engine
+            from .. import engines
+
+            control.ensure_builtin_images(images, say)
+            if builds:
+                control.ensure_harness_builds(builds, prepared.build_base, say)
+            engines.ensure_plan_images(plan, control.built_here, say)
+        else:
+            control.ensure_images(images, say=say, builds=builds, base=prepared.build_base)
     prepared.write()
     if dry_run:
         _print_dry_run(prepared, json_out)

@@ -272,6 +272,8 @@ def _config_error(exc: ValidationError) -> ConfigError:
     message = err["msg"].removeprefix("Value error, ")
     expected = _annotation_at(EvalConfig, loc)
     hint = f"{key.rsplit('.', 1)[-1]} takes {expected}" if expected else "see the README's Configs section"
+    if key == "execution.hosts" or key.startswith("execution.hosts."):
+        hint = "e.g. hosts: [default, ssh://user@gpu-box, {host: my-context, max_parallel: 4, gpus: 2}]"
     return ConfigError(key, message[0].lower() + message[1:], hint=hint)
 
 

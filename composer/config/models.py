@@ -98,6 +98,32 @@ class Mounts(_Strict):
     evaluation: dict[str, str] = {}
 
 
+HOST_SCHEMES = ("unix://", "tcp://", "ssh://")
+
+
+def check_host(text: str) -> str:
+    """A docker context name or an engine URL (``unix://``, ``tcp://``, ``ssh://user@host``)."""
+    if "://" in text:
+        if not text.startswith(HOST_SCHEMES) or len(text.split("://", 1)[1]) == 0:
+            raise ValueError(f"an engine URL starts with {', '.join(HOST_SCHEMES)} and names the engine")
+    elif not text or text.startswith("-") or not all(c.isalnum() or c in "._-" for c in text):
+        raise ValueError("must be a docker context name (letters, digits, . _ -) or an engine URL")
+    return text
+
+
+class Host(_Strict):
+    """One entry of ``execution.hosts`` written as a mapping."""
+
+    host: str = Field(description="docker context name or engine URL")
+    max_parallel: int | None = Field(default=None, ge=1, description="tasks at once on this engine")
+    gpus: str | int | None = Field(default=None, description="GPUs for the model service here: a count, all, or device=0,1")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return check_host(v)
+
+
 class Execution(_Strict):
     """``execution``: how and where the tasks run (evalcompose supports ``local`` only)."""
 
@@ -111,6 +137,22 @@ class Execution(_Strict):
     telemetry: bool = False
     auto_export: AutoExport | None = None
     mounts: Mounts = Mounts()
+    hosts: list[str | Host] | None = Field(default=None, min_length=1,
+                                           description="Docker engines to spread the tasks over (contexts or URLs)")
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[str | Host] | None) -> list[str | Host] | None:
+        seen = set()
+        for i, entry in enumerate(v or []):
+            try:
+                text = check_host(entry) if isinstance(entry, str) else entry.host
+            except ValueError as exc:
+                raise ValueError(f"entry {i}: {exc}") from None
+            if text in seen:
+                raise ValueError(f"entry {i} names an engine already listed")
+            seen.add(text)
+        return v
 
 
 

@@ -11,7 +11,8 @@ One module per outside tool, all built on the same two pieces:
 - :mod:`.compose`    one compose project: ps, build, stop, rm, down, logs;
 - :mod:`.scheduler`  the background ``compose up`` of a run and its state;
 - :mod:`.watcher`    the scheduler's own program: up, wait for the tasks, stop the model, release;
-- :mod:`.pip`        ``pip download`` of the wheels an image build installs.
+- :mod:`.pip`        ``pip download`` of the wheels an image build installs;
+- :mod:`.transfer`   images and files to and from an engine with no shared filesystem.
 
 Every call takes ``engine: Engine | None = None``. The names below are the public API
 (``from composer import runtime; runtime.containers(project)``).
@@ -30,11 +31,13 @@ from .compose import (
     networks,
     release_networks,
     remove,
+    remove_role_volumes,
     remove_stale,
     remove_volume,
     run_volumes,
     stop,
 )
+from .compose import up_no_start as compose_up_no_start
 from .docker import (
                      MIN_COMPOSE,
                      all_evalcompose_containers,
@@ -47,10 +50,12 @@ from .docker import (
 )
 from .engine import DEFAULT_ENGINE, Engine, compose_argv, docker_argv
 from .scheduler import SchedulerState
+from .transfer import copy_in, copy_out, engine_answers, read_in_container, ship_image
 
 __all__ = [
     "DEFAULT_ENGINE", "Engine", "MIN_COMPOSE", "SchedulerState", "all_evalcompose_containers", "build_image",
     "build_image_with_compose", "build_services", "compose_argv", "containers", "docker_argv", "down", "down_project",
     "logs", "networks", "release_networks", "remove_stale", "remove_volume", "run_volumes",
     "missing_images", "missing_images_if_engine", "preflight", "pull", "remove", "remove_image", "scheduler", "stop",
+    "compose_up_no_start", "remove_role_volumes", "copy_in", "copy_out", "engine_answers", "read_in_container", "ship_image",
 ]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..layout import COMPOSE_FILE
+from ..layout import COMPOSE_FILE, SLOTS_VOLUME
 from .docker import client, json_rows, version_probe
 from .engine import Engine, compose_argv, docker_argv, project_argv
 from .process import classified, run, spawn, whole_error
@@ -53,29 +53,59 @@ def build_image_with_compose(tag: str, build: dict, dockerfile: str, engine: Eng
 
 
 def stop(run_dir: Path, project: str, services: list[str] | None, timeout: int = 10,
-         engine: Engine | None = None) -> None:
+         engine: Engine | None = None, files: tuple[str, ...] = (COMPOSE_FILE,)) -> None:
     """SIGTERM (through init to the harness), SIGKILL after ``timeout`` s; dependents before the model."""
     with classified(f"stopping {project} failed", probe=version_probe(engine)):
-        client(engine, run_dir, project).compose.stop(services or None, timeout=timeout)
+        client(engine, run_dir, project, files).compose.stop(services or None, timeout=timeout)
 
 
-def remove(run_dir: Path, project: str, services: list[str], engine: Engine | None = None) -> None:
+def remove(run_dir: Path, project: str, services: list[str], engine: Engine | None = None,
+           files: tuple[str, ...] = (COMPOSE_FILE,)) -> None:
     """Remove the (stopped) containers of ``services``; their bind-mounted artifacts and logs stay."""
     if not services:
         return
     with classified(f"removing containers of {project} failed", probe=version_probe(engine)):
-        client(engine, run_dir, project).compose.rm(services, stop=False)
+        client(engine, run_dir, project, files).compose.rm(services, stop=False)
 
 
-def down(run_dir: Path, project: str, engine: Engine | None = None) -> None:
-    """Remove the project's containers and network; bind-mounted results stay."""
+def down(run_dir: Path, project: str, engine: Engine | None = None, files: tuple[str, ...] = (COMPOSE_FILE,),
+         volumes: tuple[str, ...] = ()) -> None:
+    """Remove the project's containers, network, slot volume and ``volumes`` (bind-mounted results stay)."""
     with classified(f"removing {project} failed", probe=version_probe(engine)):
-        client(engine, run_dir, project).compose.down(timeout=10, remove_orphans=True, quiet=True)
+        client(engine, run_dir, project, files).compose.down(timeout=10, remove_orphans=True, quiet=True)
+    remove_project_volumes(project, [SLOTS_VOLUME, *volumes], engine)
 
 
-def logs(run_dir: Path, project: str, services: list[str], follow: bool, engine: Engine | None = None) -> int:
+def up_no_start(run_dir: Path, project: str, services: list[str], files: tuple[str, ...],
+                env: Mapping[str, str] | None = None, engine: Engine | None = None) -> None:
+    """``docker compose up --no-start SERVICES``: containers and volumes created, nothing started."""
+    run([*compose_argv(run_dir, project, files, engine), "up", "--no-start", *services], timeout=600, cwd=run_dir,
+        env=env, what=f"creating containers of {project} failed")
+
+
+def remove_role_volumes(project: str, roles: tuple[str, ...], engine: Engine | None = None) -> None:
+    """Remove the project's volumes labelled ``evalcompose.role`` in ``roles`` (results, slots)."""
+    listed = run([*docker_argv(engine), "volume", "ls", "--filter", f"label=com.docker.compose.project={project}",
+                  "--format", '{{.Name}} {{.Label "evalcompose.role"}}'], timeout=30)
+    gone = [name for name, _, role in (line.partition(" ") for line in listed.stdout.splitlines()) if role in roles]
+    if gone:
+        run([*docker_argv(engine), "volume", "rm", "-f", *gone], timeout=60)
+
+
+def remove_project_volumes(project: str, names: list[str], engine: Engine | None = None) -> None:
+    """Remove the project's own volumes ``names`` (``down -v`` would drop shared ones: the model cache)."""
+    listed = run([*docker_argv(engine), "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                 timeout=30)
+    wanted = {f"{project}_{n}" for n in names}
+    gone = [v for v in listed.stdout.split() if v in wanted]
+    if gone:
+        run([*docker_argv(engine), "volume", "rm", "-f", *gone], timeout=60)
+
+
+def logs(run_dir: Path, project: str, services: list[str], follow: bool, engine: Engine | None = None,
+         files: tuple[str, ...] = (COMPOSE_FILE,)) -> int:
     """Stream the project's logs to our stdout (we own the process, so Ctrl-C ends it)."""
-    argv = [*compose_argv(run_dir, project, engine=engine), "logs", "--no-color", *(["-f"] if follow else []),
+    argv = [*compose_argv(run_dir, project, files, engine), "logs", "--no-color", *(["-f"] if follow else []),
             *services]
     proc = spawn(argv, cwd=run_dir)
     try:

@@ -58,17 +58,21 @@ class SchedulerState:
     done: bool = False
 
 
-def state_dir(run_dir: Path) -> Path:
-    """``<run>/.evalcompose`` (made when missing)."""
-    path = run_dir / STATE_DIR
-    path.mkdir(exist_ok=True)
+def state_dir(run_dir: Path, key: str = "") -> Path:
+    """``<run>/.evalcompose`` (made when missing); ``key``: the folder of one engine's scheduler in it."""
+    path = _folder(run_dir, key)
+    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _folder(run_dir: Path, key: str = "") -> Path:
+    return run_dir / STATE_DIR / key if key else run_dir / STATE_DIR
 
 
 def start(run_dir: Path, project: str, services: list[str] | None = None, files: tuple[str, ...] = (COMPOSE_FILE,),
           *, wait_for: list[str] | tuple[str, ...] = (), then_stop: str | None = None,
           env: Mapping[str, str] | None = None, engine: Engine | None = None,
-          after_each: tuple[str, ...] | None = None) -> int:
+          after_each: tuple[str, ...] | None = None, key: str = "") -> int:
     """Start the scheduler for the project in the background; returns its pid.
 
     An older scheduler of the same run is ended first (and waited for), so two never overlap.
@@ -79,15 +83,15 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     With ``after_each`` (auto_export's hook), the watcher runs ``after_each + [SERVICE]`` as each of
     the ``wait_for`` services exits.
     """
-    stop(run_dir, wait=True)
-    state = state_dir(run_dir)
+    stop(run_dir, key, wait=True)
+    state = state_dir(run_dir, key)
     for name in ("up.exit", "up.started", "up.done"):
         (state / name).unlink(missing_ok=True)
     token = secrets.token_hex(8)
     (state / "up.token").write_text(token, encoding="utf-8")
     with open(state / "up.log", "a", encoding="utf-8") as log:
         log.write(f"{LOG_MARKER} {time.strftime('%Y-%m-%dT%H:%M:%S')} token {token}\n")
-    spec = {"run_dir": str(run_dir), "project": project, "token": token, "engine": str(engine or Engine()),
+    spec = {"run_dir": str(run_dir), "project": project, "token": token, "engine": str(engine or Engine()), "key": key,
             "stop": [*compose_argv(run_dir, project, files, engine), "stop", then_stop] if then_stop else None,
             "wait_for": list(wait_for), "after_each": list(after_each) if after_each else None}
     up = [*compose_argv(run_dir, project, files, engine), "up", "-d", "--quiet-pull", *(services or [])]
@@ -104,36 +108,36 @@ def start(run_dir: Path, project: str, services: list[str] | None = None, files:
     return proc.pid
 
 
-def state(run_dir: Path) -> SchedulerState:
+def state(run_dir: Path, key: str = "") -> SchedulerState:
     """The scheduler's state, read from the run folder (and psutil for the process)."""
-    folder = run_dir / STATE_DIR
+    folder = _folder(run_dir, key)
     launched = (folder / "up.pid").exists()
-    alive = _live_pid(run_dir) is not None
+    alive = _live_pid(run_dir, key) is not None
     done = (folder / "up.done").exists()
     try:
         code: int | None = int((folder / "up.exit").read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         code = None
     if code is not None:
-        return SchedulerState(False, code, whole_error(last_section(_log(run_dir))) if code else "", alive, launched, done)
+        return SchedulerState(False, code, whole_error(last_section(_log(run_dir, key))) if code else "", alive, launched, done)
     return SchedulerState(alive, None, "", alive, launched, done)
 
 
-def needs_reconcile(run_dir: Path) -> bool:
+def needs_reconcile(run_dir: Path, key: str = "") -> bool:
     """A scheduler was started, is dead, and did not finish its work (kill -9, a reboot)."""
-    st = state(run_dir)
+    st = state(run_dir, key)
     return st.launched and not st.alive and not st.done
 
 
-def mark_done(run_dir: Path) -> None:
+def mark_done(run_dir: Path, key: str = "") -> None:
     """Record that the run's end was handled (model stopped, networks released)."""
-    (state_dir(run_dir) / "up.done").write_text(f"{time.time():.3f}\n", encoding="utf-8")
+    (state_dir(run_dir, key) / "up.done").write_text(f"{time.time():.3f}\n", encoding="utf-8")
 
 
-def is_current(run_dir: Path, token: str) -> bool:
+def is_current(run_dir: Path, token: str, key: str = "") -> bool:
     """``token`` is still the newest scheduler's: no resume has started another since."""
     try:
-        return (run_dir / STATE_DIR / "up.token").read_text(encoding="utf-8").strip() == token
+        return (_folder(run_dir, key) / "up.token").read_text(encoding="utf-8").strip() == token
     except OSError:
         return False
 
@@ -144,28 +148,28 @@ def last_section(log: str) -> str:
     return log if at < 0 else log[log.find("\n", at) + 1:]
 
 
-def created_containers(run_dir: Path) -> set[str]:
+def created_containers(run_dir: Path, key: str = "") -> set[str]:
     """The container names compose reported as "Created" in the newest scheduler's log."""
-    return set(_CREATED.findall(last_section(_log(run_dir))))
+    return set(_CREATED.findall(last_section(_log(run_dir, key))))
 
 
-def started_containers(run_dir: Path) -> set[str]:
+def started_containers(run_dir: Path, key: str = "") -> set[str]:
     """The container names compose reported as started (or waiting for a dependency) so far."""
-    return {name for name, _ in _STARTED.findall(last_section(_log(run_dir)))}
+    return {name for name, _ in _STARTED.findall(last_section(_log(run_dir, key)))}
 
 
-def ended(run_dir: Path) -> bool:
+def ended(run_dir: Path, key: str = "") -> bool:
     """The scheduler's ``compose up`` has returned (its exit status is written)."""
-    return (run_dir / STATE_DIR / "up.exit").exists()
+    return (_folder(run_dir, key) / "up.exit").exists()
 
 
-def stop(run_dir: Path, *, wait: bool = False, timeout: float = 15) -> None:
+def stop(run_dir: Path, key: str = "", *, wait: bool = False, timeout: float = 15) -> None:
     """End the scheduler (its whole process group: compose included); harmless when it already ended.
 
     ``wait``: return only once it is gone (SIGKILL after ``timeout`` s), so nothing it would still
     do (stopping the model) can happen after this returns.
     """
-    pid = _live_pid(run_dir)
+    pid = _live_pid(run_dir, key)
     if pid is None:
         return
     try:
@@ -185,16 +189,16 @@ def stop(run_dir: Path, *, wait: bool = False, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def _log(run_dir: Path) -> str:
+def _log(run_dir: Path, key: str = "") -> str:
     try:
-        return (run_dir / STATE_DIR / "up.log").read_text(encoding="utf-8", errors="replace")
+        return (_folder(run_dir, key) / "up.log").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
 
 
-def _live_pid(run_dir: Path) -> int | None:
+def _live_pid(run_dir: Path, key: str = "") -> int | None:
     """The scheduler's pid while that very process lives (pid and create time both match)."""
-    folder = run_dir / STATE_DIR
+    folder = _folder(run_dir, key)
     try:
         pid = int((folder / "up.pid").read_text(encoding="utf-8"))
     except (OSError, ValueError):

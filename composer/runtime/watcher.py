@@ -35,27 +35,29 @@ def busy_tasks(project: str, services: list[str], engine: Engine | None = None) 
     return [r for r in containers(project, engine) if r.get("Service") in services and r.get("State") in BUSY]
 
 
-def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Engine | None = None) -> bool:
+def finish(run_dir: Path, project: str, stop_argv: list[str] | None, engine: Engine | None = None,
+           key: str = "") -> bool:
     """Stop the model (``stop_argv``) and release the networks; then the run is done (``up.done``).
 
     A network that could not go (a container still attached) leaves the run not done, so the next
     ``status`` tries again (:func:`composer.control.reconcile`). Returns whether it is done.
     """
-    log = scheduler.state_dir(run_dir) / "up.log"
+    log = scheduler.state_dir(run_dir, key) / "up.log"
     if stop_argv:
         run_logged(stop_argv, log, cwd=run_dir, timeout=600)
     for attempt in range(3):
         release_networks(project, engine)
         if not networks(project, engine):
-            scheduler.mark_done(run_dir)
+            scheduler.mark_done(run_dir, key)
             return True
         time.sleep(1 + attempt)
     return False
 
 
-def run_hooks(run_dir: Path, project: str, hook: list[str], pending: set[str], engine: Engine | None) -> None:
+def run_hooks(run_dir: Path, project: str, hook: list[str], pending: set[str], engine: Engine | None,
+              key: str = "") -> None:
     """Run ``hook + [SERVICE]`` for each ``pending`` task whose container has exited (then not pending)."""
-    log = scheduler.state_dir(run_dir) / "up.log"
+    log = scheduler.state_dir(run_dir, key) / "up.log"
     for row in containers(project, engine):
         service = row.get("Service")
         if service in pending and row.get("State") in ("exited", "dead"):
@@ -67,12 +69,12 @@ def main(spec: dict) -> int:
     run_dir, project, token = Path(spec["run_dir"]), spec["project"], spec["token"]
     engine = Engine.parse(spec.get("engine"))
     services = list(spec.get("wait_for") or [])
-    hook, pending = spec.get("after_each"), set(services)
-    while scheduler.is_current(run_dir, token):
+    hook, pending, key = spec.get("after_each"), set(services), spec.get("key") or ""
+    while scheduler.is_current(run_dir, token, key):
         try:
             running = busy_tasks(project, services, engine)
             if hook:
-                run_hooks(run_dir, project, hook, pending, engine)
+                run_hooks(run_dir, project, hook, pending, engine, key)
         except EvalComposeError:  # the engine blinked (restart): look again later
             time.sleep(POLL_SECONDS * 5)
             continue
@@ -86,11 +88,11 @@ def main(spec: dict) -> int:
             time.sleep(POLL_SECONDS)
     if hook:
         try:
-            run_hooks(run_dir, project, hook, pending, engine)
+            run_hooks(run_dir, project, hook, pending, engine, key)
         except EvalComposeError:
             pass  # `evalcompose export ID` does it after the fact
-    if scheduler.is_current(run_dir, token):
-        finish(run_dir, project, spec.get("stop"), engine)
+    if scheduler.is_current(run_dir, token, key):
+        finish(run_dir, project, spec.get("stop"), engine, key)
     return 0
 
 

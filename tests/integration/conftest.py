@@ -24,9 +24,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -161,6 +162,67 @@ def docker_engine() -> str:
     if build.returncode != 0:
         pytest.fail(f"building the built-in images failed: {build.stderr.strip()[-2000:]}", pytrace=False)
     return version
+
+
+# ------------------------------------------------------------------ a second engine (issue 12)
+
+SECOND_ENGINE_SCRIPT = REPO / "scripts" / "second-engine.sh"
+
+
+class SecondEngine:
+    """A second dockerd on this machine (``scripts/second-engine.sh``): own network and mount
+    namespaces, no images, no view of /tmp (where run folders are); reachable as ``unix_url`` and,
+    through an sshd in its namespace, as ``ssh_url`` (with ``ssh_path`` first on PATH)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.unix_url = self.ssh_url = self.ssh_path = ""
+        self.images_at_start: list[str] | None = None  # what the fresh engine had (tests ship images later)
+
+    def up(self) -> SecondEngine:
+        result = subprocess.run(["bash", str(SECOND_ENGINE_SCRIPT), "up", self.name], capture_output=True, text=True,
+                                timeout=600)
+        if result.returncode != 0:
+            raise AssertionError(f"second engine did not start: {result.stderr.strip()[-2000:]}")
+        values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        self.unix_url, self.ssh_url, self.ssh_path = values["UNIX_URL"], values["SSH_URL"], values["SSH_PATH"]
+        if self.images_at_start is None:
+            self.images_at_start = self.docker("image", "ls", "-q").stdout.split()
+        return self
+
+    def crash(self) -> None:
+        """SIGKILL the engine and its containers, as if its machine died."""
+        subprocess.run(["bash", str(SECOND_ENGINE_SCRIPT), "crash", self.name], capture_output=True, timeout=120)
+
+    def down(self) -> None:
+        subprocess.run(["bash", str(SECOND_ENGINE_SCRIPT), "down", self.name], capture_output=True, timeout=300)
+
+    def env(self, base: dict) -> dict:
+        """``base`` with the ssh wrapper first on PATH (what the ssh:// form needs)."""
+        return {**base, "PATH": f"{self.ssh_path}:{base.get('PATH', os.environ.get('PATH', ''))}"}
+
+    def docker(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["docker", "-H", self.unix_url, *args], capture_output=True, text=True,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker -H {self.unix_url} {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_engine) -> SecondEngine:
+    """A second engine for the session (needs root); torn down whatever happened: dockerd by pid
+    file, sshd, the network namespace, the mount namespace and the data root."""
+    if os.geteuid() != 0:
+        message = "the second engine needs root (network and mount namespaces, a dockerd)"
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    engine = SecondEngine(f"ec-node-{os.getpid()}")
+    try:
+        yield engine.up()
+    finally:
+        engine.down()
 
 
 # ------------------------------------------------------------------ evalcompose driver
@@ -381,6 +443,6 @@ def accuracy(results_yml: Path, task: str) -> float:
     return doc["results"]["tasks"][task]["metrics"]["exact_match"]["scores"]["accuracy"]["value"]
 
 
-__all__ = ["EvalCompose", "HARNESS_IMAGE", "STANDIN_IMAGE", "LOG_MOUNT", "accuracy", "compose", "containers_by_service",
+__all__ = ["EvalCompose", "SecondEngine", "HARNESS_IMAGE", "STANDIN_IMAGE", "LOG_MOUNT", "accuracy", "compose", "containers_by_service",
            "docker", "docker_time", "inspect", "load_yaml", "max_overlap", "progress_done", "project_containers",
            "project_networks", "read_request_log", "service_of", "wait_for"]

@@ -12,11 +12,21 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
-from .conftest import (accuracy, compose, containers_by_service, docker, docker_time, max_overlap,
-                       project_containers, project_networks, wait_for)
+from .conftest import (
+    accuracy,
+    compose,
+    containers_by_service,
+    docker,
+    docker_time,
+    max_overlap,
+    project_containers,
+    project_networks,
+    wait_for,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -306,13 +316,17 @@ def test_missing_image_is_one_line_with_a_hint(ec):
 
 # ------------------------------------------------------------------ concurrency cap
 
-def _task_intervals(project: str) -> dict[str, tuple[float, float]]:
+def _task_intervals(project: str, run_dir: Path) -> dict[str, tuple[float, float]]:
+    """service -> (harness start, end): every task container starts at once and waits for a slot,
+    so the harness start is the time its entrypoint took one (``<task>/logs/slot``)."""
     out = {}
     for c in project_containers(project):
         labels = c["Config"]["Labels"]
         if labels.get("evalcompose.role") == "task":
-            out[labels["com.docker.compose.service"]] = (docker_time(c["State"]["StartedAt"]),
-                                                         docker_time(c["State"]["FinishedAt"]))
+            service = labels["com.docker.compose.service"]
+            words = (run_dir / service / "logs" / "slot").read_text(encoding="utf-8").split()
+            assert words[0] == "started", (service, words)
+            out[service] = (float(words[1]), docker_time(c["State"]["FinishedAt"]))
     return out
 
 
@@ -324,10 +338,13 @@ def test_concurrency_cap(ec, mode, max_parallel, n_tasks, cap):
     info = ec.up_detached(cfg)
     st = ec.wait_finished(info["invocation_id"], timeout=150)
     assert [j["state"] for j in st["jobs"]] == ["SUCCESS"] * n_tasks, st
-    intervals = _task_intervals(info["project"])
+    intervals = _task_intervals(info["project"], Path(info["run_dir"]))
     assert len(intervals) == n_tasks and all(s and e for s, e in intervals.values()), intervals
     assert max_overlap(list(intervals.values())) == cap, intervals
-    # the lanes: task i starts only after task i-cap finished
+    # config order, and task i starts only once i-cap+1 tasks (any of them) have finished
     order = [t["service"] for t in info["tasks"]]
+    starts = [intervals[s][0] for s in order]
+    assert starts == sorted(starts), intervals
+    ends = sorted(e for _, e in intervals.values())
     for i in range(cap, n_tasks):
-        assert intervals[order[i]][0] >= intervals[order[i - cap]][1] - 0.05, (order[i], intervals)
+        assert starts[i] >= ends[i - cap] - 0.05, (order[i], intervals)
