@@ -30,9 +30,23 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode
         if isinstance(exc, _click_errors()):
-            exc.show()  # type: ignore[attr-defined]
+            _show_usage_error(exc)
             sys.exit(2)
         raise
+
+
+def _show_usage_error(exc: Exception) -> None:
+    """A usage error as one line (``error: No such option: --x (hint: evalcompose up -h)``).
+
+    A group called without a command (``evalcompose ls``) prints its help instead, as click does.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()  # type: ignore[attr-defined]
+        return
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (hint: {ctx.command_path} -h)" if ctx is not None else ""
+    print(f"error: {message}{hint}", file=sys.stderr)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
