@@ -145,6 +145,12 @@ ERROR_CASES = {
     "secret interpolation": (HOSTED.replace("model_id: org/model", "model_id: ${{oc.env:API_KEY}}"), []),
     "literal secret in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET={EXTRA_SECRET}"), []),
     "literal secret in env_vars": (HOSTED.replace("host:HF_TOKEN", "lit:{HF_TOKEN}"), []),
+    "literal key under the api_key_name": (HOSTED.replace("api_key_name: API_KEY", "api_key_name: APIAUTH")
+                                           .replace("  env_vars:\n    HF_TOKEN", "  env_vars:\n    APIAUTH: lit:{API_KEY}\n"
+                                                    "    HF_TOKEN"), []),
+    "password in the url": (HOSTED.replace("https://example.invalid", "https://user:{API_KEY}@example.invalid"), []),
+    "password in nemo_evaluator_config's url": (HOSTED.replace("evaluation:\n", "evaluation:\n  nemo_evaluator_config: "
+                                                               "{{target: {{api_endpoint: {{url: 'http://u:{API_KEY}@h/v1'}}}}}}\n"), []),
     "unknown task": (HOSTED.replace("- name: ifeval", "- name: ifevl"), []),
     "unknown key": (HOSTED.replace("mode: parallel", "mdoe: parallel"), []),
 }
