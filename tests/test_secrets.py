@@ -144,6 +144,8 @@ ERROR_CASES = {
     "key pasted as api_key_name": (HOSTED, ["-o", "target.api_endpoint.api_key_name={API_KEY}"]),
     "secret interpolation": (HOSTED.replace("model_id: org/model", "model_id: ${{oc.env:API_KEY}}"), []),
     "literal secret in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET={EXTRA_SECRET}"), []),
+    "stray word in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET --gpus all {EXTRA_SECRET}"), []),
+    "glued -e in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-eAPI_KEY:{EXTRA_SECRET}"), []),
     "literal secret in env_vars": (HOSTED.replace("host:HF_TOKEN", "lit:{HF_TOKEN}"), []),
     "literal key under the api_key_name": (HOSTED.replace("api_key_name: API_KEY", "api_key_name: APIAUTH")
                                            .replace("  env_vars:\n    HF_TOKEN", "  env_vars:\n    APIAUTH: lit:{API_KEY}\n"

@@ -48,8 +48,9 @@ def parse_docker_args(text: str) -> DockerExtras:
     while i < len(words):
         flag, eq, value = words[i].partition("=")
         kind = _FLAGS.get(flag)
-        if kind is None:
-            raise ConfigError(KEY, f"flag {flag} is not supported",
+        if kind is None:  # a word that is no flag may be a pasted value (a key): never echo it
+            shown = f"flag {flag}" if flag.startswith("-") and not looks_secret(flag) else f"word {i + 1} (not a flag)"
+            raise ConfigError(KEY, f"{shown} is not supported",
                               hint="supported: --network, --gpus, --shm-size, -e/--env, -v/--volume")
         if not eq:
             if i + 1 >= len(words):
