@@ -15,6 +15,14 @@ How a task name resolves (the rule users see in ``evalcompose ls tasks`` and on 
    error listing them as ``harness.task``.
 4. A bare name the catalog split by endpoint type (``mbpp`` -> ``mbpp-chat``, ``mbpp-completions``)
    resolves as ``<name>-<type>`` or ``<name>_<type>`` under the same rule.
+5. A task the catalog does not list still runs, as in the launcher, with a minimal definition
+   (:meth:`Catalog.resolve_for_run`): with an explicit ``container:``, or as ``harness.task`` of a
+   known harness (its image holds more tasks than the catalog lists), unless the name is one slip
+   from a listed task of that harness (``mmlu_por``: "did you mean"). Its endpoint type is the
+   task's ``endpoint_type``, else the target URL's, else chat. A note says so.
+
+A chat URL serves ``vlm`` tasks too (images travel in chat messages); embedding tasks need a URL
+ending in ``/embeddings``.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from .errors import ConfigError, TaskNotFound
 from .images import BUILTIN_HARNESS, BUILTIN_TASKS, HARNESS_IMAGE
 
 DATA = Path(__file__).parent / "data" / "catalog.json"
+TYPO_CUTOFF = 0.85  # difflib ratio: mmlu_por vs mmlu_pro is 0.875, mmlu_it vs mmlu_de 0.71
 URL_SUFFIXES = (("/chat/completions", "chat"), ("/completions", "completions"), ("/embeddings", "embedding"))
 ENDPOINT_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions",
                   "embedding": "/v1/embeddings", "vlm": "/v1/chat/completions"}
@@ -45,6 +54,7 @@ class CatalogTask:
     endpoint_types: tuple[str, ...]
     description: str = ""
     pypi_package: str | None = None
+    default_parallelism: int | None = None  # config.params.parallelism the harness uses when none is set
 
     @property
     def qualified(self) -> str:
@@ -97,7 +107,7 @@ class Catalog:
             note = f"{key}: '{name}' is {candidates[0].qualified} (renamed in the catalog)" if renamed else None
             return Resolved(candidates[0], note)
         kind = wanted or prefer
-        fitting = [t for t in candidates if kind in t.endpoint_types] if kind else candidates
+        fitting = [t for t in candidates if serves(kind, t)] if kind else candidates
         if len(fitting) == 1:
             why = f"the {kind} variant" + ("" if wanted else "; set endpoint_type to choose another")
             return Resolved(fitting[0], f"{key}: '{name}' is {fitting[0].qualified} ({why})")
@@ -105,6 +115,29 @@ class Catalog:
         why = "the target URL does not tell the endpoint type" if not wanted else f"more than one serves {wanted}"
         raise TaskNotFound(key, f"task '{name}' is in several harnesses and {why}: {listed}",
                            hint="write the full harness.task name")
+
+    def resolve_for_run(self, name: str, wanted: str | None, key: str, container: str | None = None,
+                        prefer: str | None = None) -> Resolved:
+        """:meth:`resolve`, plus rule 5: an unlisted task with a container or a known harness runs."""
+        try:
+            return self.resolve(name, wanted, key, prefer)
+        except TaskNotFound as exc:
+            harness, dot, short = name.rpartition(".")
+            known = dot and harness in self.harnesses
+            if not container and (not known or self._looks_like_typo(harness, short)):
+                raise
+            kind = wanted or prefer or "chat"
+            image = container or next(t.image for t in self.tasks if t.harness == harness)
+            task = CatalogTask(short if dot else name, harness if dot else "custom", image, (kind,),
+                               pypi_package=next((t.pypi_package for t in self.tasks if t.harness == harness), None))
+            why = exc.hint if exc.hint and exc.hint.startswith("did you mean") else ""
+            return Resolved(task, f"{key}: '{name}' is not in the catalog: it runs with a minimal definition in "
+                                  f"{image} on the {kind} endpoint{f' ({why})' if why else ''}")
+
+    def _looks_like_typo(self, harness: str, short: str) -> bool:
+        """A name one slip away from a listed task of the harness (mmlu_por) is a typo, not an unlisted task."""
+        names = [t.name for t in self.tasks if t.harness == harness]
+        return bool(difflib.get_close_matches(short, names, n=1, cutoff=TYPO_CUTOFF))
 
     def search(self, text: str | None) -> list[CatalogTask]:
         """Tasks whose qualified name or description contains ``text`` (all when empty)."""
@@ -121,7 +154,8 @@ def load_catalog() -> Catalog:
     harnesses = data["harnesses"]
     tasks = [CatalogTask(name=t["name"], harness=t["harness"], image=harnesses[t["harness"]]["image"],
                          endpoint_types=tuple(t["endpoint_types"]), description=t.get("description") or "",
-                         pypi_package=harnesses[t["harness"]].get("pypi_package"))
+                         pypi_package=harnesses[t["harness"]].get("pypi_package"),
+                         default_parallelism=(t.get("defaults") or {}).get("parallelism"))
              for t in data["tasks"]]
     tasks += [CatalogTask(name, BUILTIN_HARNESS, HARNESS_IMAGE, (kind,),
                           f"Built-in: generated arithmetic questions on the {kind} endpoint (no downloads).")
@@ -140,10 +174,17 @@ def endpoint_type_of_url(url: str | None) -> str | None:
     return None
 
 
+def serves(wanted: str, task: CatalogTask) -> bool:
+    """True when an endpoint of type ``wanted`` can run ``task`` (a chat URL serves vlm tasks)."""
+    return wanted in task.endpoint_types or (wanted == "chat" and "vlm" in task.endpoint_types)
+
+
 def check_endpoint(task: CatalogTask, wanted: str | None, key: str) -> str:
     """The endpoint type the task runs with; an error when the target cannot serve it."""
     if wanted is None:
         return task.endpoint_types[0]
+    if wanted == "chat" and wanted not in task.endpoint_types and "vlm" in task.endpoint_types:
+        return "vlm"
     if wanted not in task.endpoint_types:
         need = task.endpoint_types[0]
         raise ConfigError(key, f"task {task.qualified} needs a {need} endpoint, the target serves {wanted}",

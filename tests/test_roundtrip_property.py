@@ -64,7 +64,9 @@ def _config(tmp_path: Path, *, model_id: str, command: str, health: str, mount: 
                        "tasks": [{"name": "arithmetic", "dataset_dir": dataset[0], "dataset_mount_path": dataset[1]}]},
     }
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    # allow_unicode=False: PyYAML writes U+0085 (a YAML line break) raw in a quoted scalar and reads it
+    # back as a space; escaped, every character survives the config file itself.
+    path.write_text(yaml.safe_dump(doc, allow_unicode=False), encoding="utf-8")
     return path
 
 

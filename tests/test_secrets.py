@@ -13,6 +13,7 @@ import secrets as _secrets
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evalcompose_testlib import invoke_cli, run_cli, write_config
 
@@ -146,7 +147,6 @@ ERROR_CASES = {
     "literal secret in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET={EXTRA_SECRET}"), []),
     "stray word in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET --gpus all {EXTRA_SECRET}"), []),
     "glued -e in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-eAPI_KEY:{EXTRA_SECRET}"), []),
-    "literal secret in env_vars": (HOSTED.replace("host:HF_TOKEN", "lit:{HF_TOKEN}"), []),
     "literal key under the api_key_name": (HOSTED.replace("api_key_name: API_KEY", "api_key_name: APIAUTH")
                                            .replace("  env_vars:\n    HF_TOKEN", "  env_vars:\n    APIAUTH: lit:{API_KEY}\n"
                                                     "    HF_TOKEN"), []),
@@ -170,6 +170,23 @@ def test_errors_do_not_echo_secrets(tmp_cwd: Path, evalcompose_home: Path, value
     assert "Traceback" not in err
     assert not leaks(values, tmp_cwd, evalcompose_home, texts={"stdout": out, "stderr": err})
     assert not (tmp_cwd / "out").exists()
+
+
+def test_literal_secret_runs_and_is_written_nowhere(tmp_cwd: Path, evalcompose_home: Path, values) -> None:
+    """``HF_TOKEN: lit:<value>`` runs (issue 9, class 3): a Compose secret, its value in no file or output."""
+    text = HOSTED.replace("host:HF_TOKEN", "lit:{HF_TOKEN}").format(**values)
+    config, shell, env_args = setup_folder(tmp_cwd, values, text)
+    shell.pop("HF_TOKEN")
+    code, out, err = run_cli(["up", config.name, "--dry-run", *env_args], env={**shell, "HF_TOKEN": None})
+    assert code == 0, err
+    assert "host variable HF_TOKEN: set" in out  # the config's value, handed to compose in memory
+    assert not leaks(values, tmp_cwd, evalcompose_home, texts={"stdout": out, "stderr": err})
+    run_dir = next((tmp_cwd / "out").iterdir())
+    doc = yaml.safe_load((run_dir / "compose.yaml").read_text(encoding="utf-8"))
+    assert doc["secrets"]["HF_TOKEN"] == {"environment": "HF_TOKEN"}
+    written = (run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert "lit:<redacted>" in written or "delivered as a compose secret" in written
+    assert "export" in (run_dir / "RERUN.md").read_text(encoding="utf-8")
 
 
 def test_missing_variable_on_up_names_it_without_values(tmp_cwd: Path, evalcompose_home: Path, values) -> None:

@@ -8,53 +8,62 @@ modules import heavy dependencies inside their functions so ``--help`` stays fas
 from __future__ import annotations
 
 import sys
-
-import typer
+from typing import Any
 
 from ..errors import EvalComposeError
-from . import ls_cmd, manage_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
+from . import ls_cmd, manage_cmds, models_cmds, results_cmds, run_cmds  # noqa: F401  (commands register themselves on import)
 from .app import app, ls_app  # noqa: F401  (re-exported)
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        code = app(standalone_mode=False)  # click returns typer.Exit's code here instead of exiting
+        code = app(standalone_mode=False, prog_name="evalcompose")  # click returns typer.Exit's code here instead of exiting
         sys.exit(code if isinstance(code, int) else 0)
     except EvalComposeError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        if isinstance(exc, _click_errors()):
-            _show_usage_error(exc)
-            sys.exit(2)
-        raise
+    except Exception as exc:  # click's own exceptions arrive here in non-standalone mode
+        if not isinstance(exc, _click_classes("Abort", "ClickException")):
+            raise
+        if isinstance(exc, _click_classes("Abort")):
+            sys.exit(1)
+        if _message(exc):  # NoArgsIsHelpError has printed the help and says nothing
+            print(f"error: {_usage_line(exc)}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, _click_classes("UsageError")) else getattr(exc, "exit_code", 1) or 1)
 
 
-def _show_usage_error(exc: Exception) -> None:
-    """A usage error as one line (``error: No such option: --x (hint: evalcompose up -h)``).
+def _click_classes(*names: str) -> tuple[type, ...]:
+    """The click exception classes of every click this typer may use.
 
-    A group called without a command (``evalcompose ls``) prints its help instead, as click does.
+    typer >= 0.22 vendors click as ``typer._click`` (its exceptions are not ``click``'s); older
+    typers use the ``click`` package. Both are looked up, so each version in the ranges we
+    declare gets one-line usage errors.
     """
-    if type(exc).__name__ == "NoArgsIsHelpError":
-        exc.show()  # type: ignore[attr-defined]
-        return
-    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
-    ctx = getattr(exc, "ctx", None)
-    hint = f" (hint: {ctx.command_path} -h)" if ctx is not None else ""
-    print(f"error: {message}{hint}", file=sys.stderr)
+    import importlib
 
-
-def _click_errors() -> tuple[type[Exception], ...]:
-    """click's usage-error class: typer >= 0.20 ships its own copy of click, older typer uses click."""
-    classes: list[type[Exception]] = []
-    for module in ("typer._click.exceptions", "click.exceptions"):
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
         try:
-            classes.append(__import__(module, fromlist=["ClickException"]).ClickException)
+            mod = importlib.import_module(module)
         except ImportError:
             continue
-    return tuple(classes)
+        found += [getattr(mod, n) for n in names if hasattr(mod, n)]
+    return tuple(found)
+
+
+def _message(exc: Any) -> str:
+    """click's message of ``exc``, on one line ('' for NoArgsIsHelpError)."""
+    return " ".join(str(exc.format_message()).split())
+
+
+def _usage_line(exc: Exception) -> str:
+    """One short line: click's message, and where to read more (``evalcompose CMD --help``)."""
+    message = _message(exc)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "evalcompose"
+    if isinstance(exc, _click_classes("UsageError")):
+        return f"{message} (hint: {command} --help)"
+    return message

@@ -35,10 +35,10 @@ class Prepared:
 
     def fill_wheelhouses(self, say: Callable[[str], None]) -> None:
         """Download (once, into the cache) the wheels of every harness built from PyPI."""
-        from ..images import cached_wheelhouse
+        from ..images import harness_wheelhouse
 
         for spec in self.builds:
-            self.wheelhouses[spec.folder] = cached_wheelhouse(spec.requirements, say)
+            self.wheelhouses[spec.folder] = harness_wheelhouse(spec, say)
 
     def summary(self) -> dict:
         """What up/run print with --json (dry run and detached start)."""
@@ -114,10 +114,24 @@ def prepare(config: str | None, config_dir: str | None, config_name: str | None,
         model = plan.model.with_available(environ)
         plan = replace(plan, model=model)
         environ.update(model.literal_secrets)
+    environ = {**environ, **plan.secret_values}  # lit: values under secret names reach compose in memory only
     sources = variable_sources(loaded.config)
     missing = [(name, sources.get(name, "config")) for name in plan.host_variables if not environ.get(name)]
     return Prepared(plan=plan, run_dir=plan.run_dir, environ=environ, env_file=env_path, missing=missing,
                     files=render(plan, build_base), build_base=build_base)
+
+
+def require_host_files(prepared: Prepared) -> None:
+    """Before starting anything: the model checkpoint on this host exists (else the engine would
+    mount an empty folder it creates in its place, and the server fail in a less clear way)."""
+    model = prepared.plan.model
+    if model and model.checkpoint and not Path(model.checkpoint).exists():
+        from ..weights import KNOWN_MODELS
+
+        known = Path(model.checkpoint).parent.name  # <cache>/models/<name>/<file> when fetch puts it there
+        hint = (f"fetch it first: evalcompose models fetch {known}" if known in KNOWN_MODELS
+                else "point deployment.checkpoint_path at the model file on this host")
+        raise ConfigError("deployment.checkpoint_path", f"not found on this host: {model.checkpoint}", hint=hint)
 
 
 def require_variables(prepared: Prepared) -> None:

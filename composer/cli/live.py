@@ -25,9 +25,7 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     run = prepared.run_info()
     control.start(run, env=prepared.environ)
     if detach:
-        st = control.wait_created(run)
-        if st is not None:
-            _raise_if_scheduler_failed(st, run)
+        control.wait_started(run)
         if json_out:
             typer.echo(json.dumps(prepared.summary(), indent=2))
         else:
@@ -37,31 +35,21 @@ def start_and_watch(prepared, *, detach: bool, json_out: bool) -> None:
     raise typer.Exit(watch_run(run, json_out=json_out))
 
 
-def _raise_if_scheduler_failed(st, run) -> None:
-    from ..errors import RuntimeFailure
-
-    # No task ever ran: containers may exist, still "created" (compose creates dependents before the
-    # model is healthy), so look at what ran rather than at what exists.
-    from ..states import JobState, SchedulerPhase
-
-    never_ran = all(j.exit_code is None and j.state not in (JobState.RUNNING, JobState.SUCCESS, JobState.KILLED)
-                    for j in st.jobs)
-    if st.scheduler == SchedulerPhase.FAILED and never_ran:
-        model_hint = f"docker compose -p {run.project} logs model" if run.model else f"see {run.run_dir}/.evalcompose/up.log"
-        what = ("the model server never became healthy, no task started" if run.model and "unhealthy" in st.scheduler_error
-                else "docker compose up failed")
-        raise RuntimeFailure(f"{what}: {st.scheduler_error}", hint=model_hint)
-
-
 def watch_run(run, json_out: bool = False) -> int:
     """Show a live table until every task has finished; Ctrl-C detaches. Returns 0 when all succeeded."""
     from rich.console import Console
     from rich.live import Live
 
     from .. import control
+    from ..errors import RuntimeFailure
+    from ..states import JobState
 
     console = Console(stderr=json_out)
     started = time.monotonic()
+    first = control.status(run)
+    if first.never_started:
+        raise RuntimeFailure(f"run {run.invocation_id} never started (written by a dry run?): nothing to watch",
+                             hint=f"start it with: evalcompose resume {run.invocation_id}")
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
@@ -74,25 +62,29 @@ def watch_run(run, json_out: bool = False) -> int:
         console.print(f"\ndetached: invocation {run.invocation_id} keeps running.")
         console.print("\n".join(f"  {h}" for h in monitoring_hints(run)))
         return 0
-    _raise_if_scheduler_failed(st, run)
+    control.raise_if_not_started(st, run)
     if json_out:
         typer.echo(json.dumps(st.to_dict(), indent=2))
     else:
         console.print()  # the live table leaves the cursor at the end of its last line
         _print_results(run, console)
-    from ..states import JobState
-
+        for j in st.jobs:  # what went wrong, named (the target's URL and answer, when the log says)
+            if j.state == JobState.FAILED and j.detail:
+                console.print(f"{j.job_id} FAILED: {j.detail}", markup=False, highlight=False, soft_wrap=True)
     return 0 if all(j.state == JobState.SUCCESS for j in st.jobs) else 1
 
 
 def _table(st, elapsed: float):
+    from rich.markup import escape
     from rich.table import Table
 
     from ..states import JobState
 
     colors = {JobState.SUCCESS: "green", JobState.FAILED: "red", JobState.KILLED: "yellow", JobState.RUNNING: "cyan",
               JobState.PENDING: "dim"}
-    table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left")
+    failed = [escape(f"{j.job_id}: {j.detail}") for j in st.jobs if j.state == JobState.FAILED and j.detail]
+    table = Table(title=f"{st.project}  ({elapsed:.0f} s)", title_justify="left",
+                  caption="\n".join(failed) or None, caption_justify="left")
     for col in ("job", "task", "state", "progress", "exit"):
         table.add_column(col)
     if st.model:

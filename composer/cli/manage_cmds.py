@@ -12,28 +12,40 @@ from .app import app
 _JSON = typer.Option(False, "--json", help="JSON output.")
 
 
-def _runs(refs: list[str]):
-    from ..workspace import find_run, known_runs, read_run
+_LATEST = typer.Option(False, "--latest", help="The newest run (only when asked: no command picks a run by itself).")
 
+
+def _runs(refs: list[str], latest: bool = False):
+    """(run, service or None) for each reference; ids are checked (exit 2) before anything is looked up.
+
+    No reference is an error unless ``latest`` asks for the newest run explicitly.
+    """
+    from .. import control
+    from ..errors import BadRunId, RunNotFound
+    from ..workspace import known_runs, parse_run_ref, read_run
+
+    for ref in refs:
+        parse_run_ref(ref)
+    if latest and refs:
+        raise BadRunId("give run ids or --latest, not both", hint="evalcompose ls runs lists them")
     if not refs:
+        if not latest:
+            raise BadRunId("no run id given", hint="name a run (evalcompose ls runs), or pass --latest for the newest")
         runs = known_runs()
         if not runs:
-            from ..errors import RunNotFound
-
             raise RunNotFound("no runs yet", hint="start one with: evalcompose up CONFIG.yaml")
-        latest = max(runs.values(), key=lambda p: p.name)
-        return [(read_run(latest), None)]
-    return [find_run(ref) for ref in refs]
+        return [(read_run(max(runs.values(), key=lambda p: p.name)), None)]
+    return [control.find(ref) for ref in refs]
 
 
 @app.command()
-def status(ids: Optional[List[str]] = typer.Argument(None, help="Invocation ids, job ids (<id>.<n>) or prefixes; default: the latest run."),
-           json_out: bool = _JSON) -> None:
+def status(ids: Optional[List[str]] = typer.Argument(None, help="Invocation ids, job ids (<id>.<n>) or prefixes."),
+           latest: bool = _LATEST, json_out: bool = _JSON) -> None:
     """State of each job: PENDING, RUNNING, SUCCESS, FAILED or KILLED, from Docker and the run folder."""
     from .. import control
 
     out = []
-    for run, service in _runs(ids or []):
+    for run, service in _runs(ids or [], latest):
         st = control.status(run)
         if service:
             st.jobs = [j for j in st.jobs if j.service == service]
@@ -51,7 +63,10 @@ def format_status(st) -> str:
     rows += [(j.job_id, j.task, j.state, "" if j.exit_code is None else str(j.exit_code), j.progress or "",
               j.container or "") for j in st.jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}", f"run folder {st.run_dir}"]
+    lines = [f"invocation {st.invocation_id}  project {st.project}  scheduler {st.scheduler}",
+             f"run folder {st.run_dir}" + ("  (missing or unreadable: jobs from the containers' labels)" if st.orphaned else "")]
+    if st.never_started:
+        lines.append(f"this run never started (written by a dry run?): evalcompose resume {st.invocation_id} starts it")
     if st.model:
         lines.append(f"model: {st.model.state} {st.model.health}".rstrip() + f"  ({st.model.container or 'no container'})")
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -62,11 +77,11 @@ def format_status(st) -> str:
 
 
 @app.command()
-def watch(ref: Optional[str] = typer.Argument(None, help="Invocation id or prefix; default: the latest run.")) -> None:
-    """Live view of a run (Ctrl-C leaves it running)."""
+def watch(ref: Optional[str] = typer.Argument(None, help="Invocation id or prefix."), latest: bool = _LATEST) -> None:
+    """Live view of a run (Ctrl-C leaves it running); returns at once for a run that never started."""
     from .live import watch_run
 
-    run, _ = _runs([ref] if ref else [])[0]
+    run, _ = _runs([] if ref is None else [ref], latest)[0]
     raise typer.Exit(watch_run(run))
 
 
@@ -99,8 +114,10 @@ def resume(ref: str = typer.Argument(..., help="Invocation id or prefix."),
            env_file: Optional[str] = typer.Option(None, "--env-file", help="Env file with secret values (default: ./.env).")) -> None:
     """Start the unfinished tasks again (never a SUCCESS) over the same artifacts and request cache."""
     from .. import control, runtime
+    from ..workspace import parse_run_ref
     from ._prepare import load_environ
 
+    parse_run_ref(ref)
     environ = load_environ(env_file)[0]
     runtime.preflight()
     run, _ = _runs([ref])[0]
@@ -113,16 +130,23 @@ def resume(ref: str = typer.Argument(..., help="Invocation id or prefix."),
 
 
 @app.command()
-def down(refs: List[str] = typer.Argument(..., help="Invocation ids or prefixes.")) -> None:
-    """Remove the containers and network of a run; its results and logs stay."""
+def down(refs: List[str] = typer.Argument(..., help="Invocation ids or prefixes."),
+         volumes: bool = typer.Option(False, "--volumes", "-v",
+                                      help="Also remove the named volumes this run created (never the shared model cache).")) -> None:
+    """Remove the containers and network of a run; its results and logs stay. Lists its named volumes."""
     from .. import control
 
     for run, _ in _runs(refs):
-        control.down(run)
-        typer.echo(f"removed {run.project} (results stay in {run.run_dir})")
+        report = control.down(run, volumes=volumes)
+        where = f"results stay in {run.run_dir}" if not run.orphaned else "its run folder was already gone"
+        typer.echo(f"removed {run.project} ({where})")
+        for name in report.removed:
+            typer.echo(f"  removed volume {name}")
+        for name, why in report.kept.items():
+            typer.echo(f"  kept volume {name}: {why}")
 
 
-images_app = typer.Typer(help="Built-in images (harness with the built-in benchmark, model stand-in).", no_args_is_help=True)
+images_app = typer.Typer(help="Built-in images (harness with the built-in benchmark, model stand-in, llama-server).", no_args_is_help=True)
 app.add_typer(images_app, name="images")
 
 

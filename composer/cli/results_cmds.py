@@ -100,7 +100,7 @@ def print_results(runs: Iterable, console) -> None:
 @app.command()
 def export(
     ids: List[str] = _IDS,
-    format: str = typer.Option("json", "--format", "-f", help="json | csv (files) | mlflow | wandb."),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help="json | csv (files) | mlflow | wandb (default: the config's export: destinations, else json)."),
     dest: Optional[str] = typer.Option(None, "--dest", help="The launcher's spelling: local (with --format json|csv), mlflow or wandb."),
     output_dir: Optional[str] = typer.Option(None, "--output-dir", help="Where json/csv files go (default: ./evalcompose-results); W&B: its local folder."),
     output_filename: Optional[str] = typer.Option(None, "--output-filename", help="Instead of processed_results.<format>."),
@@ -120,11 +120,22 @@ def export(
     from ..export import export_local, export_mlflow, export_wandb
     from ..results import load_results
 
-    fmt = format.lower()
+    if format is None and dest is None:
+        from pathlib import Path
+
+        from ..autoexport import configured, export_results, run_config
+
+        runs = load_results(ids)
+        if all(configured(run_config(Path(r.run_dir))) for r in runs):  # the config's export: section
+            for r in runs:
+                for line in export_results(Path(r.run_dir), r.tasks, configured(run_config(Path(r.run_dir)))):
+                    typer.echo(line)
+            return
+    fmt = (format or "json").lower()
     if dest is not None:
         d = dest.lower()
         if d in ("mlflow", "wandb"):
-            if format != "json" and fmt != d:
+            if format is not None and fmt != d:
                 raise ConfigError("--dest", f"--dest {d} does not take --format {format}")
             fmt = d
         elif d != "local":
@@ -167,3 +178,18 @@ def report(
 
     path = write_report(load_results(ids), output, title)
     typer.echo(f"wrote {path}  ({path.resolve().as_uri()})")
+
+
+@app.command(name="_autoexport", hidden=True)
+def autoexport_task(run_dir: str = typer.Argument(...), service: str = typer.Argument(...)) -> None:
+    """Hidden: the scheduler's auto_export hook for one task that has just exited."""
+    from pathlib import Path
+
+    from ..autoexport import export_task
+    from ..control import status
+    from ..workspace import read_run
+
+    folder = Path(run_dir)
+    job = next((j for j in status(read_run(folder)).jobs if j.service == service), None)
+    for line in export_task(folder, service, job.state if job else "MISSING"):
+        typer.echo(line)

@@ -40,7 +40,7 @@ def run(
 
 
 def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, env_file) -> None:
-    from ._prepare import prepare, require_variables
+    from ._prepare import prepare, require_host_files, require_variables
 
     if not dry_run:
         from .. import runtime
@@ -50,6 +50,7 @@ def _up(config, config_dir, config_name, overrides, dry_run, json_out, detach, e
     say = lambda m: typer.echo(m, err=True)  # noqa: E731
     if not dry_run:
         require_variables(prepared)
+        require_host_files(prepared)
     prepared.fill_wheelhouses(say)  # harnesses built from PyPI: the dry-run project builds too
     if not dry_run:
         from .. import control

@@ -26,7 +26,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError
-from . import legacy
+from . import launcher_keys, legacy
 from .docker_args import looks_secret
 from .models import EvalConfig
 from .overrides import apply_overrides, group_choices, parse_override
@@ -42,9 +42,10 @@ class LoadedConfig:
     """A validated config plus what loading noticed on the way."""
 
     config: EvalConfig
-    resolved: dict[str, Any]
+    resolved: dict[str, Any]  # what files we write may show: secret lit: values read lit:<redacted>
     source: Path
     notes: list[str] = field(default_factory=list)
+    secret_values: dict[str, str] = field(default_factory=dict, repr=False)  # host variable -> lit: value
 
 
 def locate(config: str | None, config_dir: str | None, config_name: str | None) -> Path:
@@ -68,14 +69,18 @@ def load_config(path: Path, overrides: Sequence[str] = (), environ: Mapping[str,
     notes: list[str] = []
     composed = _compose(path, group_choices(parsed), seen=set(), primary=True)
     apply_overrides(composed, parsed)
+    legacy.references_before_resolution(composed, notes)
+    launcher_keys.unset_optional(composed)
     resolved = _resolve(composed, environ)
     legacy.modernize(resolved, notes)
+    launcher_keys.set_aside(resolved, notes)
+    secret_values, redacted = launcher_keys.literal_secrets(resolved, notes)
     try:
         config = EvalConfig.model_validate(resolved)
     except ValidationError as exc:
         raise _config_error(exc) from None
     check_config(config)  # values the types alone do not pin down (names, ranges, URLs, paths)
-    return LoadedConfig(config=config, resolved=resolved, source=path, notes=notes)
+    return LoadedConfig(config=config, resolved=redacted, source=path, notes=notes, secret_values=secret_values)
 
 
 def _read_yaml(path: Path) -> dict:
@@ -182,9 +187,8 @@ def _register_resolvers() -> None:
     """Register our two resolvers with OmegaConf, once per process (they read :data:`_CURRENT`)."""
     from omegaconf import OmegaConf
 
-    register = getattr(OmegaConf, "register_resolver", None) or OmegaConf.register_new_resolver  # newer name first
-    register("oc.env", _env_resolver, replace=True)
-    register("select_not_null", _select_not_null, replace=True)
+    _register_resolver(OmegaConf, "oc.env", _env_resolver)
+    _register_resolver(OmegaConf, "select_not_null", _select_not_null)
 
 
 def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
@@ -221,6 +225,18 @@ def _resolve(composed: dict, environ: Mapping[str, str]) -> dict:
         _CURRENT.reset(token)
 
 
+def _register_resolver(omegaconf: Any, name: str, resolver: Any) -> None:
+    """Register with whichever API this OmegaConf has: 2.4 renamed register_new_resolver to
+    register_resolver (the old name warns); in 2.3 register_resolver is the legacy API (no replace=)."""
+    import inspect
+
+    modern = getattr(omegaconf, "register_resolver", None)
+    if modern is not None and "replace" in inspect.signature(modern).parameters:
+        modern(name, resolver, replace=True)
+    else:
+        omegaconf.register_new_resolver(name, resolver, replace=True)
+
+
 def _looks_like_key(arg: Any) -> bool:
     return isinstance(arg, str) and bool(arg) and not arg.startswith("/") and "." in arg
 
@@ -234,7 +250,9 @@ def _typo_error(composed: dict, missing_key: str) -> ConfigError | None:
     if not isinstance(node, dict):
         return None
     known = set(_fields_at(EvalConfig, tuple(parents)))
-    strangers = [k for k in node if k not in known and difflib.get_close_matches(str(k), [leaf], n=1)]
+    if not known:  # a free-form mapping (export.mlflow, nemo_evaluator_config): no key is a stranger
+        return None
+    strangers = [k for k in node if k not in known and k != leaf and difflib.get_close_matches(str(k), [leaf], n=1)]
     if not strangers:
         return None
     return ConfigError(".".join([*parents, str(strangers[0])]), "unknown key", hint=f"did you mean '{leaf}'?")

@@ -15,7 +15,7 @@ EndpointType = Literal["chat", "completions", "embedding", "vlm"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_id is a field
 
 
 class ApiEndpoint(_Strict):
@@ -66,6 +66,30 @@ class Evaluation(_Strict):
     build: bool = Field(default=False, description="build every harness image from PyPI instead of pulling it")
 
 
+ExportDestination = Literal["local", "mlflow", "wandb", "gsheets"]
+
+
+class AutoExport(_Strict):
+    """``execution.auto_export``: export each task when it ends successfully."""
+
+    destinations: list[ExportDestination] = []
+    configs: dict[ExportDestination, dict[str, Any]] = Field(default={}, description="older form of export:")
+
+
+class Export(_Strict):
+    """The top-level ``export:`` section: one mapping per destination, the launcher's exporter settings.
+
+    Read by ``evalcompose export`` and by auto-export; keys inside a destination are the launcher's
+    (``tracking_uri``, ``experiment_name``, ``log_metrics``, ``entity``, ``project``, ``format``, ...).
+    """
+
+    local: dict[str, Any] | None = None
+    mlflow: dict[str, Any] | None = None
+    wandb: dict[str, Any] | None = None
+    gsheets: dict[str, Any] | None = None
+    env_vars: dict[str, str] = Field(default={}, description="the exporters' environment (host:NAME / lit:VALUE)")
+
+
 class Mounts(_Strict):
     """``execution.mounts``: extra bind mounts, ``{host path: container path[:ro]}``, into the model
     server (``deployment``) and into every task container (``evaluation``)."""
@@ -85,7 +109,7 @@ class Execution(_Strict):
     endpoint_readiness_timeout: int = Field(default=600, ge=1)
     user: str | None = Field(default=None, description='numeric "UID:GID" for task containers; default: yours')
     telemetry: bool = False
-    auto_export: dict[str, Any] | None = None
+    auto_export: AutoExport | None = None
     mounts: Mounts = Mounts()
 
 
@@ -105,7 +129,7 @@ class Deployment(_Strict):
     (the groups build it from the other keys), run with the image's entrypoint cleared.
     """
 
-    type: Literal["none", "vllm", "sglang", "nim", "trtllm", "generic"] = "none"
+    type: Literal["none", "vllm", "sglang", "nim", "trtllm", "generic", "llamacpp"] = "none"
     image: str | None = None
     command: str | None = None
     base_command: str | None = None
@@ -125,6 +149,11 @@ class Deployment(_Strict):
     shm_size: str | None = None
     publish_port: int | None = Field(default=None, description="host port to publish the server on; none by default")
     health_interval: int = Field(default=5, ge=1)
+    # llamacpp (llama.cpp's llama-server): see composer/config/groups/deployment/llamacpp.yaml
+    parallel: int | Literal["auto"] = Field(default="auto", description="server slots; auto: what the tasks send at once")
+    slot_context: int = Field(default=4096, ge=16, description="context tokens of ONE slot (one request)")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads; none: the server's default")
+    gpu_layers: int | None = Field(default=None, ge=0, description="layers offloaded to the GPU (-ngl)")
 
 
 class EvalConfig(_Strict):
@@ -136,6 +165,7 @@ class EvalConfig(_Strict):
     deployment: Deployment = Deployment()
     env_vars: dict[str, str] = Field(default={}, description="applied to every task and the model server")
     auxiliary_deployments: dict[str, Any] = {}
+    export: Export = Export()
 
     @field_validator("auxiliary_deployments")
     @classmethod

@@ -23,7 +23,8 @@ from .urls import check_url
 MAX_PARALLELISM = 1024
 MAX_RETRIES = 1000
 
-CONFIG_KEYS = ("params", "output_dir", "supported_endpoint_types", "required_capabilities", "type")
+# "extra" directly under config: the launcher's own examples/local_extra_params.yaml ships it (issue 9)
+CONFIG_KEYS = ("params", "output_dir", "supported_endpoint_types", "required_capabilities", "type", "extra")
 TARGET_KEYS = ("api_endpoint",)
 API_ENDPOINT_KEYS = ("api_key_name", "model_id", "stream", "type", "url", "adapter_config")
 

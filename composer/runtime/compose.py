@@ -1,4 +1,5 @@
-"""Compose project operations: ps, build, stop, rm, down, logs (argv from :mod:`.engine`)."""
+"""Compose project operations: ps, build, stop, rm, down, logs (argv from :mod:`.engine`), and what a
+finished run gives back to the engine: its networks; its named volumes on ``down --volumes``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from ..layout import COMPOSE_FILE
 from .docker import client, json_rows, version_probe
-from .engine import Engine, compose_argv, project_argv
-from .process import classified, run, spawn
+from .engine import Engine, compose_argv, docker_argv, project_argv
+from .process import classified, run, spawn, whole_error
 
 
 def containers(project: str, engine: Engine | None = None) -> list[dict]:
@@ -83,3 +84,62 @@ def logs(run_dir: Path, project: str, services: list[str], follow: bool, engine:
         proc.terminate()
         proc.wait()
         return 0
+
+
+# ---------------------------------------------------------------- what a finished run no longer needs
+
+def networks(project: str, engine: Engine | None = None) -> list[str]:
+    """The networks compose created for the project (its label; networks the config joins are not)."""
+    result = run([*docker_argv(engine), "network", "ls", "--filter", f"label=com.docker.compose.project={project}",
+                  "--format", "{{.Name}}"], timeout=30)
+    return result.stdout.split()
+
+
+def release_networks(project: str, engine: Engine | None = None) -> list[str]:
+    """Remove the project's networks (a finished run holds a pool address until then); returns those removed.
+
+    The stopped containers stay (``status``, ``logs`` keep working); a network still in use is left
+    alone. Anything that starts them again first calls :func:`remove_stale`.
+    """
+    removed = []
+    for name in networks(project, engine):
+        if run([*docker_argv(engine), "network", "rm", name], timeout=60, check=False).returncode == 0:
+            removed.append(name)
+    return removed
+
+
+def remove_stale(project: str, services: list[str], engine: Engine | None = None) -> None:
+    """Remove the stopped containers of ``services`` when the project's network is gone (released):
+    compose would try to start them on the old network ("network ... not found"), never recreate them."""
+    if networks(project, engine):
+        return
+    rows = [r for r in containers(project, engine) if r.get("Service") in services
+            and r.get("State") not in ("running", "restarting", "paused")]
+    if rows:
+        run([*docker_argv(engine), "rm", *[r["ID"] for r in rows]], timeout=120, what=f"removing containers of {project} failed")
+
+
+def run_volumes(project: str, names: list[str], engine: Engine | None = None) -> dict[str, str]:
+    """Of the named volumes ``names``: name -> "ours" (created by this project), "other" (someone else's:
+    created before, by another run or by hand), or "gone"."""
+    out = {}
+    for name in names:
+        result = run([*docker_argv(engine), "volume", "inspect", "--format",
+                      '{{index .Labels "com.docker.compose.project"}}', name], timeout=30, check=False)
+        if result.returncode != 0:
+            out[name] = "gone"
+        else:
+            out[name] = "ours" if result.stdout.strip() == project else "other"
+    return out
+
+
+def remove_volume(name: str, engine: Engine | None = None) -> str:
+    """Remove a named volume; "" when done, else docker's reason (e.g. still in use)."""
+    result = run([*docker_argv(engine), "volume", "rm", name], timeout=60, check=False)
+    return "" if result.returncode == 0 else whole_error(result.stderr)
+
+
+def down_project(project: str, engine: Engine | None = None) -> None:
+    """``docker compose -p PROJECT down`` from the labels alone (the run folder is gone or unreadable)."""
+    run([*project_argv(project, engine), "down", "-t", "10", "--remove-orphans"], timeout=300,
+        what=f"removing {project} failed")

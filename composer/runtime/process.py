@@ -4,8 +4,9 @@
 environment); :func:`spawn` starts one in the background or attached. A failed command becomes
 one of our exceptions through :func:`fail` alone: the daemon down or the socket refused is a
 :class:`~composer.errors.PrerequisiteError` (exit 3), anything else a
-:class:`~composer.errors.RuntimeFailure` (exit 1) carrying the line of stderr that says what
-went wrong. :func:`classified` applies the same rule to python-on-whales' ``DockerException``.
+:class:`~composer.errors.RuntimeFailure` (exit 1) carrying the whole error compose or docker
+printed (:func:`whole_error`: every line but the progress lines, never cut to the first).
+:func:`classified` applies the same rule to python-on-whales' ``DockerException``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _NO_DAEMON = ("cannot connect to the docker daemon", "is the docker daemon runni
 _PROGRESS = re.compile(r"^(Container|Network|Volume|Image)\s+\S+\s+\S+$")  # compose's "Container x  Error"
 
 
-def run(argv: Sequence[str], *, timeout: float = 60, check: bool = True, cwd: Path | None = None,
+def run(argv: Sequence[str], *, timeout: float | None = 60, check: bool = True, cwd: Path | None = None,
         env: Mapping[str, str] | None = None, what: str | None = None,
         hint: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to its end, output captured as text, stdin closed.
@@ -70,7 +71,7 @@ def fail(stderr: str | None, what: str | None, hint: str | None = None, *, probe
         answer = subprocess.run(list(probe), capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
         stderr = "" if answer.returncode == 0 and answer.stdout.strip() else answer.stderr
     raise_if_no_daemon(stderr or "")
-    reason = first_error(stderr or "")
+    reason = whole_error(stderr or "")
     if what is None:
         raise RuntimeFailure(reason or fallback, hint=hint)
     raise RuntimeFailure(f"{what}: {reason}" if reason else what, hint=hint)
@@ -91,6 +92,33 @@ def first_error(stderr: str) -> str:
     lines = [line for line in lines if not _PROGRESS.match(line)] or lines
     errors = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
     return (errors or lines or [""])[-1][:300]
+
+
+_WARNING = re.compile(r'^(WARN\[\d+\]|time="[^"]*" level=warning)')
+
+
+def whole_error(stderr: str, limit: int = 2000) -> str:
+    """Everything compose or docker said went wrong, on one line: every line of ``stderr`` except
+    compose's progress lines ("Container x  Starting") and warnings, joined with "; "
+    (at most ``limit`` characters). Only progress lines: the last of them."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    telling = [line for line in lines if not _PROGRESS.match(line) and not _WARNING.match(line)]
+    text = "; ".join(telling) if telling else (lines[-1] if lines else "")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_logged(argv: Sequence[str], log: Path, *, cwd: Path | None = None, timeout: float | None = None) -> int:
+    """Run ``argv`` with its stdout and stderr appended to ``log``; its exit status (-1: not found)."""
+    with open(log, "a", encoding="utf-8") as out:
+        try:
+            return subprocess.run(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  cwd=cwd, timeout=timeout, check=False).returncode
+        except FileNotFoundError:
+            out.write(f"{argv[0]}: not found\n")
+            return -1
+        except subprocess.TimeoutExpired:
+            out.write(f"{' '.join(argv[:4])} ... did not end in {timeout} s\n")
+            return -1
 
 
 @contextmanager
