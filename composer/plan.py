@@ -296,7 +296,7 @@ def _environment(cfg: EvalConfig, task_cfg, extras: DockerExtras, key: str) -> t
         if parsed.host_variable is not None:
             secrets[name] = parsed.host_variable
         else:
-            if looks_secret(name):
+            if looks_secret(name) or name == cfg.target.api_endpoint.api_key_name:
                 raise ConfigError(where, "a lit: value here would write a secret into the run folder",
                                   hint=f"use host:{name} and export it, or put it in .env")
             env[name] = parsed.value

@@ -44,11 +44,19 @@ def check_output_dir(folder: Path) -> None:
     """
     key = "execution.output_dir"
     probe = Path(folder)
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
+    try:
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        is_file = probe.exists() and not probe.is_dir()
+    except OSError as exc:  # exists() raises for a name too long, or a folder on the way we may not search
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ConfigError(key, "the path is too long (a name of at most 255 bytes, 4096 in all)",
+                              hint="choose a shorter output_dir") from None
+        raise HostError(f"{key}: cannot look into {probe}: {_reason(exc)}",
+                        hint="choose a folder you can write, or fix its permissions") from None
+    if is_file:
         where = "is a file" if probe == Path(folder) else f"is under a file ({probe})"
         raise ConfigError(key, f"{folder} {where}", hint="give a folder path (it is created when missing)")
     if not os.access(probe, os.W_OK | os.X_OK):

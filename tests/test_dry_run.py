@@ -131,7 +131,8 @@ def test_ls_tasks_filter_and_text() -> None:
 
 
 @pytest.mark.parametrize("args", [["up", "x.yaml", "--bogus"], ["no-such-command"], ["ls", "runs", "--jsn"],
-                                  ["up", "--bogus"], ["nosuchcmd"], ["kill"], ["status", "--json=3"], ["up", "x", "-o"]])
+                                  ["up", "--bogus"], ["nosuchcmd"], ["kill"], ["status", "--json=3"], ["up", "x", "-o"],
+                                  ["logs"], ["down"], ["resume", "a", "b"], ["up", "--env-file"]])
 def test_a_usage_error_is_exit_2_without_traceback(args) -> None:
     """Issue 9, class 11: one short line, exit 2, under every typer/click the ranges allow
     (scripts/test.sh runs this at the lowest versions too)."""

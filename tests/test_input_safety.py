@@ -170,6 +170,7 @@ def test_bad_env_file_is_one_line_and_never_echoes(tmp_cwd: Path, evalcompose_ho
     ("afile/below", 2, "is under a file"),
     ("/proc/sys/evalcompose-out", 3, "cannot write"),
     ("/proc/evalcompose-out", 3, "cannot write"),
+    ("n" * 300 + "/out", 2, "too long"),  # os.stat raises ENAMETOOLONG, not a missing folder
 ])
 def test_output_dir_that_cannot_hold_a_run(tmp_cwd: Path, evalcompose_home: Path, output_dir, code, expected) -> None:
     (tmp_cwd / "afile").write_text("not a folder\n", encoding="utf-8")

@@ -145,6 +145,11 @@ ERROR_CASES = {
     "key pasted as api_key_name": (HOSTED, ["-o", "target.api_endpoint.api_key_name={API_KEY}"]),
     "secret interpolation": (HOSTED.replace("model_id: org/model", "model_id: ${{oc.env:API_KEY}}"), []),
     "literal secret in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET={EXTRA_SECRET}"), []),
+    "stray word in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-e EXTRA_SECRET --gpus all {EXTRA_SECRET}"), []),
+    "glued -e in docker args": (HOSTED.replace("-e EXTRA_SECRET", "-eAPI_KEY:{EXTRA_SECRET}"), []),
+    "password in the url": (HOSTED.replace("https://example.invalid", "https://user:{API_KEY}@example.invalid"), []),
+    "password in nemo_evaluator_config's url": (HOSTED.replace("evaluation:\n", "evaluation:\n  nemo_evaluator_config: "
+                                                               "{{target: {{api_endpoint: {{url: 'http://u:{API_KEY}@h/v1'}}}}}}\n"), []),
     "unknown task": (HOSTED.replace("- name: ifeval", "- name: ifevl"), []),
     "unknown key": (HOSTED.replace("mode: parallel", "mdoe: parallel"), []),
 }
@@ -194,3 +199,15 @@ def test_missing_variable_on_up_names_it_without_values(tmp_cwd: Path, evalcompo
         assert "MY_HOST_VAR" in err and "evaluation.env_vars.CUSTOM" in err
     assert not leaks(values, tmp_cwd, evalcompose_home, texts={"stdout": out, "stderr": err})
     assert not (tmp_cwd / "out").exists()
+
+
+def test_literal_key_under_the_api_key_name_is_a_secret_too(tmp_cwd: Path, evalcompose_home: Path, values) -> None:
+    """``api_key_name: APIAUTH`` with ``APIAUTH: lit:<key>``: the name does not look secret, the value is one."""
+    text = (HOSTED.replace("api_key_name: API_KEY", "api_key_name: APIAUTH")
+            .replace("  env_vars:\n    HF_TOKEN", "  env_vars:\n    APIAUTH: lit:{API_KEY}\n    HF_TOKEN").format(**values))
+    config, shell, env_args = setup_folder(tmp_cwd, values, text)
+    code, out, err = run_cli(["up", config.name, "--dry-run", *env_args], env=shell)
+    assert code == 0, err
+    assert not leaks(values, tmp_cwd, evalcompose_home, texts={"stdout": out, "stderr": err})
+    doc = yaml.safe_load((next((tmp_cwd / "out").iterdir()) / "compose.yaml").read_text(encoding="utf-8"))
+    assert doc["secrets"]["APIAUTH"] == {"environment": "APIAUTH"}

@@ -90,8 +90,9 @@ def parse_docker_args(text: str) -> DockerExtras:
                 out.notes.append(f"{KEY}: {flag} ignored ({IGNORED[flag]})")
             continue
         known = flag in _SPECIAL or flag in SCALARS or flag in LISTS or flag in MAPPINGS or flag in IGNORED_WITH_VALUE
-        if not known:
-            raise ConfigError(KEY, f"flag {flag} has no Docker Compose equivalent",
+        if not known:  # a word that is no flag may be a pasted value (a key): never echo it
+            shown = f"flag {flag}" if flag.startswith("-") and not looks_secret(flag) else f"word {i} (not a flag)"
+            raise ConfigError(KEY, f"{shown} has no Docker Compose equivalent",
                               hint="see the README's Execution section for the flags that are translated")
         if not eq:
             if i >= len(words):

@@ -84,11 +84,13 @@ def literal_secrets(resolved: dict, notes: list[str]) -> tuple[dict[str, str], d
     """
     redacted = copy.deepcopy(resolved)
     values: dict[str, str] = {}
+    endpoint = ((resolved.get("target") or {}).get("api_endpoint") or {}) if isinstance(resolved.get("target"), dict) else {}
+    api_key_name = endpoint.get("api_key_name") if isinstance(endpoint, dict) else None  # a secret whatever its name
     for (where, env), (_, shown) in zip(env_scopes(resolved), env_scopes(redacted), strict=True):
         if where == "deployment.env_vars":
             continue  # the model server's own: deploy.ModelPlan.literal_secrets delivers those the same way
         for name, spec in list(env.items()):
-            if not (isinstance(spec, str) and spec.startswith("lit:") and looks_secret(str(name))):
+            if not (isinstance(spec, str) and spec.startswith("lit:") and (looks_secret(str(name)) or name == api_key_name)):
                 continue
             value = spec.removeprefix("lit:")
             var = _variable_for(str(name), value, values)

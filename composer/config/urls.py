@@ -1,8 +1,9 @@
 """URLs and ports from configs: checked with the key named, before anything is written.
 
 A URL must be ``http://`` or ``https://`` with a host and, if given, a port from 1 to 65535, and
-hold no whitespace or control character (it ends up in files and request lines). The message
-names the key, never the URL itself: it may carry credentials (``https://user:token@host``).
+hold no whitespace or control character (it ends up in files and request lines) and no
+password (``https://user:token@host``: the URL is written into the run folder). The message names
+the key, never the URL itself.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def check_url(url: Any, where: str) -> None:
         raise ConfigError(where, "the URL has no host", hint=URL_HINT)
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(where, "the URL's port is not a number from 1 to 65535", hint=URL_HINT)
+    if parts.password is not None:  # the URL is written into the run folder (run_config.yml, config.yaml)
+        raise ConfigError(where, "the URL holds a password (user:password@), which would be written into the run folder",
+                          hint="put the key in a host variable and name it in target.api_endpoint.api_key_name")
 
 
 def check_port(port: Any, where: str) -> None:
