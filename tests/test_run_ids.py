@@ -57,3 +57,29 @@ def test_anything_else_is_refused_or_parsed_as_hex(text):
         return
     assert prefix and all(c in "0123456789abcdef" for c in prefix) and len(prefix) <= 16
     assert index is None or index.isdigit()
+
+
+@pytest.mark.parametrize("secret, exported_as", [("host:MY_TOKEN_VAR", "MY_TOKEN_VAR"),
+                                                 ("lit:not-written-anywhere", "EVALCOMPOSE_LIT_HF_TOKEN")])
+def test_resume_names_the_variable_it_needs_before_touching_docker(tmp_path, secret, exported_as):
+    """A lit: secret's value is never written, so resume must get it from the shell again: one
+    line, exit 2, naming the variable to export (never its value), before any engine is asked."""
+    import json
+
+    import yaml
+
+    config = {"defaults": [{"execution": "local"}, {"deployment": "generic"}, "_self_"],
+              "execution": {"output_dir": str(tmp_path / "out")},
+              "deployment": {"image": "evalcompose/model-standin:0.1", "command": "python3 /app/standin.py",
+                             "served_model_name": "m", "env_vars": {"HF_TOKEN": secret}},
+              "evaluation": {"tasks": [{"name": "arithmetic"}]}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"MY_TOKEN_VAR": "x-value-x", "DOCKER_HOST": "unix:///nonexistent.sock"}
+    dry = invoke_cli(["up", str(path), "--dry-run", "--json"], env=env)
+    assert dry.code == 0, dry.stderr
+    inv = json.loads(dry.stdout)["invocation_id"]
+    result = invoke_cli(["resume", inv], env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and exported_as in lines[0] and "not-written-anywhere" not in lines[0]

@@ -122,14 +122,31 @@ def resume(ref: str = typer.Argument(..., help="Invocation id or prefix."),
 
     parse_run_ref(ref)
     environ = load_environ(env_file)[0]
-    runtime.preflight()
     run, _ = _runs([ref])[0]
+    _require_host_variables(run.meta.host_variables, environ)
+    runtime.preflight()
     todo = control.resume(run, env=environ)
     if not todo:
         typer.echo(f"{run.invocation_id}: every task already succeeded; nothing to resume")
         return
     typer.echo(f"resuming {run.invocation_id}: {', '.join(todo)}")
     typer.echo(f"  evalcompose watch {run.invocation_id}    docker compose -p {run.project} logs -f")
+
+
+def _require_host_variables(names: List[str], environ: dict) -> None:
+    """Before resuming: every host variable the run reads is set (a lit: secret's value was never
+    written anywhere, so it must come from the shell again), else exit 2 naming it."""
+    from ..deploy import LITERAL_PREFIX
+    from ..errors import ConfigError
+
+    missing = [name for name in names if not environ.get(name)]
+    if not missing:
+        return
+    name = missing[0]
+    origin = name.removeprefix(LITERAL_PREFIX)
+    hint = (f"export {name}=<the lit: value of {origin} in your config> (lit: secrets are never written)"
+            if name.startswith(LITERAL_PREFIX) else f"export {name}=... or put it in .env / --env-file")
+    raise ConfigError(None, f"resume needs host variable {name}, which is not set", hint=hint)
 
 
 @app.command()
