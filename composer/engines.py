@@ -29,7 +29,7 @@ from . import runtime
 from .errors import PrerequisiteError, RuntimeFailure
 from .layout import ARTIFACTS, COMPOSE_FILE, LOGS, STATE_DIR
 from .runmeta import EngineMeta
-from .spread import ENGINE_BLOCK, HostSpec, assign
+from .spread import ENGINE_BLOCK, PREPARE_SERVICE, HostSpec, assign
 from .states import SchedulerPhase
 from .status import FAILED, KILLED, SUCCESS, UNREACHABLE, JobStatus, RunStatus, collect
 from .workspace import RunInfo, clear_kill_markers, mark_killed, write_file
@@ -225,8 +225,8 @@ def resume(run: RunInfo, built_here: Callable[[str], bool], env: Mapping[str, st
 
     current = status(run)
     by_engine = {pl.meta.name: pl for pl in placements(run)}
-    for pl in by_engine.values():
-        runtime.scheduler.stop(run.run_dir, pl.key)
+    for pl in by_engine.values():  # waited for: an old watcher must not release a network under the resumed tasks
+        runtime.scheduler.stop(run.run_dir, pl.key, wait=True)
     todo = [j for j in current.jobs if j.state != SUCCESS]
     if not todo:
         return []
@@ -266,6 +266,9 @@ def resume(run: RunInfo, built_here: Callable[[str], bool], env: Mapping[str, st
         pl = next(p for p in placements(run) if p.meta.name == name)
         old = [j.service for j in todo if j.service in services and j.container and j.state in (FAILED, KILLED)]
         runtime.remove(run.run_dir, run.project, old, pl.engine, pl.files)
+        # A finished engine project released its network: containers made for it cannot start again.
+        model = [run.model.service] if run.model else []
+        runtime.remove_stale(run.project, [*services, PREPARE_SERVICE, *model], pl.engine)
         arrived = [s for s in services if s in moving]
         if arrived:  # what came back from the engine that left goes out to the new one
             runtime.compose_up_no_start(run.run_dir, run.project, arrived, pl.files, env, pl.engine)
