@@ -63,6 +63,9 @@ def test_order_and_sharing_one_model_started_once_healthy_before_any_request(ec)
     assert all(j["state"] in ("PENDING", "RUNNING") for j in st["jobs"]), st["jobs"]
     final = ec.wait_finished(inv, timeout=120)
     assert [j["state"] for j in final["jobs"]] == ["SUCCESS"] * 3, final["jobs"]
+    # the scheduler stops the model a moment after the last task exited: wait for it to be done
+    ec.wait_status(inv, lambda s: not s["scheduler_alive"] and s["scheduler"] != "running", 60,
+                   "the scheduler to stop the model and end")
 
     # SHARING: one model container, started once, for the whole run
     by_service = containers_by_service(project)
