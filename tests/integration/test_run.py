@@ -340,7 +340,8 @@ def test_concurrency_cap(ec, mode, max_parallel, n_tasks, cap):
     assert [j["state"] for j in st["jobs"]] == ["SUCCESS"] * n_tasks, st
     intervals = _task_intervals(info["project"], Path(info["run_dir"]))
     assert len(intervals) == n_tasks and all(s and e for s, e in intervals.values()), intervals
-    assert max_overlap(list(intervals.values())) == cap, intervals
+    # the end time is taken just after the harness exits, a few ms after its slot is free: 50 ms tolerance, as below
+    assert max_overlap([(s, e - 0.05) for s, e in intervals.values()]) == cap, intervals
     # config order, and task i starts only once i-cap+1 tasks (any of them) have finished
     order = [t["service"] for t in info["tasks"]]
     starts = [intervals[s][0] for s in order]
